@@ -1,0 +1,10 @@
+# HERALD_SANITIZE=address -> ASan + UBSan; HERALD_SANITIZE=thread -> TSan. Applies to all targets.
+if(HERALD_SANITIZE STREQUAL "address")
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+elseif(HERALD_SANITIZE STREQUAL "thread")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT HERALD_SANITIZE STREQUAL "" AND HERALD_SANITIZE)
+  message(FATAL_ERROR "HERALD_SANITIZE must be '', 'address' or 'thread', not '${HERALD_SANITIZE}'")
+endif()

@@ -1,0 +1,36 @@
+// Builds TopicRegistry callbacks from the TOML `[[authorize.topics]]` rules.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "auth/topic_registry.hpp"
+#include "core/source_position.hpp"
+
+namespace herald {
+
+// One `[[authorize.topics]]` entry: `pattern = "order.{uuid}"`, `rule = { ... }`.
+struct TopicRuleConfig {
+  std::string pattern;
+  toml::table rule;
+  SourcePosition where;  // of the entry, for error messages
+};
+
+// Compiles one rule table into a callback. Supported (ABI/config 1.0):
+//   { allow = true|false }
+//   { header = "NAME", equals = "value with {param}" }   (constant-time comparison)
+// Throws ConfigException ("file:line:col: ...") for an unknown or malformed rule.
+TopicCallback make_topic_rule(const TopicRuleConfig& config);
+
+// Registers every rule in order.
+void register_topic_rules(TopicRegistry& registry, const std::vector<TopicRuleConfig>& rules);
+
+// Replaces each `{name}` in `text` with the matched parameter (unknown names stay as written).
+std::string substitute_params(std::string_view text, const TopicMatch& match);
+
+// Equality that takes the same time for every input of a given length pair.
+bool constant_time_equals(std::string_view a, std::string_view b) noexcept;
+
+}  // namespace herald

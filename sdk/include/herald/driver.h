@@ -1,0 +1,252 @@
+/*
+ * herald/driver.h - the Herald driver ABI (C99). This header IS the contract between the
+ * `herald` host and every driver plugin; nothing else crosses the shared-object boundary.
+ *
+ * Conventions
+ * - Every symbol starts with `herald_` / `HERALD_`. No Boost, no C++ types, no exceptions.
+ * - Strings are (pointer, length) pairs (`herald_str`), UTF-8, not NUL-terminated unless said.
+ *   Strings passed INTO a call are BORROWED: valid only until that call returns. Copy to keep.
+ * - Memory is freed by whoever allocated it. The host never frees driver memory and vice versa;
+ *   everything a driver hands to the host (errors, authorization results, log lines) is copied
+ *   by the host before the call returns.
+ * - Structs that may grow start with `uint32_t struct_size` (the sizeof as the ALLOCATOR compiled
+ *   it). Fields are only ever appended. A reader uses a field only if it lies inside struct_size
+ *   (`HERALD_HAS_FIELD`). Structs without struct_size are frozen forever.
+ * - Status codes: `HERALD_OK` (0) or a negative `herald_status`; on failure the callee writes
+ *   a one-line, human-readable reason into the host-owned `herald_error` buffer.
+ *
+ * Threading (decided for ABI 1): `publish` and `authorize` may be called CONCURRENTLY from
+ * several host threads on the same instance; a driver must make them thread-safe. `create`
+ * and `destroy` of one instance never overlap any other call on that instance. The host
+ * keeps the library loaded while any instance created from it is alive.
+ *
+ * Versioning: MAJOR changes break compatibility (the host refuses a plugin whose major
+ * differs). MINOR changes only append fields/entry points (a host accepts plugins of its own
+ * major and any minor <= its own; a plugin built against a NEWER minor is refused, since it
+ * may rely on host services this host lacks).
+ *
+ * Version history
+ *   1.0  first stable ABI: probe, descriptor (create, destroy, publish, authorize, validate),
+ *        host API (log, log_enabled, authorize_topic), auth result builder.
+ */
+#ifndef HERALD_DRIVER_H
+#define HERALD_DRIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HERALD_ABI_MAJOR 1
+#define HERALD_ABI_MINOR 0
+/* Packed as (major << 16) | minor; the value returned by the probe. */
+#define HERALD_ABI_VERSION (((uint32_t)HERALD_ABI_MAJOR << 16) | (uint32_t)HERALD_ABI_MINOR)
+#define HERALD_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
+#define HERALD_ABI_VERSION_MINOR(v) ((uint32_t)(v)&0xFFFFu)
+
+#if defined(_WIN32)
+#define HERALD_EXPORT __declspec(dllexport)
+#else
+#define HERALD_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* True when `field` of `*ptr` lies inside the struct_size the allocator declared. */
+#define HERALD_HAS_FIELD(ptr, type, field) \
+  ((ptr)->struct_size >= offsetof(type, field) + sizeof(((type*)0)->field))
+
+/* Names of the two exported symbols every plugin must define. */
+#define HERALD_ABI_PROBE_SYMBOL "herald_driver_abi_version"
+#define HERALD_DESCRIPTOR_SYMBOL "herald_driver_get_descriptor"
+
+typedef enum herald_status {
+  HERALD_OK = 0,
+  HERALD_E_FAILED = -1,           /* the operation failed at run time (peer down, I/O ...) */
+  HERALD_E_INVALID_ARGUMENT = -2, /* the call's input is unusable (bad topic, bad message) */
+  HERALD_E_CONFIG = -3,           /* the connection's configuration is invalid            */
+  HERALD_E_EXCEPTION = -4,        /* an unexpected C++ exception was caught at the boundary */
+  HERALD_E_UNSUPPORTED = -5       /* the entry point is not supported by this driver       */
+} herald_status;
+
+typedef enum herald_log_level {
+  HERALD_LOG_TRACE = 0,
+  HERALD_LOG_DEBUG = 1,
+  HERALD_LOG_INFO = 2,
+  HERALD_LOG_WARN = 3,
+  HERALD_LOG_ERROR = 4,
+  HERALD_LOG_CRITICAL = 5
+} herald_log_level;
+
+/* A borrowed UTF-8 string: `size` bytes at `data` (data may be NULL when size is 0). Frozen. */
+typedef struct herald_str {
+  const char* data;
+  size_t size;
+} herald_str;
+
+/* Error out-parameter. Owned by the CALLER (the host): the callee writes at most
+ * `capacity - 1` bytes of message plus a NUL into `message` and never keeps the pointer. */
+typedef struct herald_error {
+  uint32_t struct_size;
+  char* message;
+  size_t capacity;
+} herald_error;
+
+/* One top-level key of a connection's configuration. `value` is the plain text for a TOML
+ * string, and compact JSON for anything else (numbers, booleans, arrays, tables). Frozen. */
+typedef struct herald_config_entry {
+  herald_str key;
+  herald_str value;
+  int32_t is_string; /* 1: value is the raw string; 0: value is JSON text */
+} herald_config_entry;
+
+/* A connection's configuration, borrowed for the duration of `create`/`validate`. */
+typedef struct herald_config {
+  uint32_t struct_size;
+  herald_str connection;              /* the connection's name, e.g. "log"              */
+  herald_str json;                    /* the whole table as a JSON object               */
+  const herald_config_entry* entries; /* the same table, one entry per top-level key   */
+  size_t entry_count;
+  herald_str source;                  /* "file:line" where the connection is defined   */
+  herald_str base_dir;                /* resolve relative paths (files, sockets) here   */
+} herald_config;
+
+/* An HTTP header; names keep the case the client sent. Frozen. */
+typedef struct herald_header {
+  herald_str name;
+  herald_str value;
+} herald_header;
+
+/* An incoming HTTP request (authorization endpoint), borrowed for the call. */
+typedef struct herald_request {
+  uint32_t struct_size;
+  herald_str method;       /* "GET", "POST", ...                            */
+  herald_str path;         /* decoded path without query, e.g. "/broadcasting/auth" */
+  herald_str query;        /* raw query string without '?', may be empty   */
+  const herald_header* headers;
+  size_t header_count;
+  herald_str body;         /* raw body bytes                                */
+  herald_str remote_address; /* "ip:port" of the peer                       */
+} herald_request;
+
+/* Authorization result builder (Spiral's AuthorizationStatus), owned by the HOST. A guard
+ * calls these setters; the host copies every string before the setter returns. All
+ * function pointers are non-NULL. Defaults: success = 0, topics = null (unset), no
+ * attributes, no response. */
+typedef struct herald_auth_result {
+  uint32_t struct_size;
+  void* ctx; /* pass back to every setter */
+  void (*set_success)(void* ctx, int success);
+  /* The first call turns topics from null into a list; `topic.size == 0 && data == NULL`
+   * just marks the list as present-but-empty. */
+  void (*add_topic)(void* ctx, herald_str topic);
+  void (*set_attributes)(void* ctx, herald_str json_object);
+  /* Makes the host answer with exactly this response instead of 200/403. */
+  void (*set_response)(void* ctx, int http_status, herald_str body);
+  void (*add_response_header)(void* ctx, herald_str name, herald_str value);
+} herald_auth_result;
+
+/* Outcome of the host's topic rules. */
+typedef enum herald_topic_decision {
+  HERALD_TOPIC_DENY = 0,    /* a pattern matched and its rule denied       */
+  HERALD_TOPIC_ALLOW = 1,   /* a pattern matched and its rule allowed      */
+  HERALD_TOPIC_NO_MATCH = 2 /* no pattern matched: Spiral treats it as deny */
+} herald_topic_decision;
+
+/* Receives one extracted topic parameter ({name} -> value); strings borrowed for the call. */
+typedef void (*herald_param_fn)(void* user, herald_str name, herald_str value);
+
+/* Services the host offers a driver instance. Owned by the HOST; valid from `create` until
+ * `destroy` returns. Append-only: check HERALD_HAS_FIELD before using a field added after 1.0. */
+typedef struct herald_host_api {
+  uint32_t struct_size;
+  uint32_t host_abi_version; /* HERALD_ABI_VERSION of the host                       */
+  void* ctx;                 /* opaque; pass as the first argument of every function */
+  /* Required, never NULL. Writes `message` (borrowed) to the host's logger, tagged with the
+   * connection's name. Thread-safe. */
+  void (*log)(void* ctx, int level, herald_str message);
+  /* Required, never NULL. Nonzero when `level` would be written: skip building messages
+   * otherwise. */
+  int (*log_enabled)(void* ctx, int level);
+  /* Required, never NULL. Evaluates the host's [[authorize.topics]] rules for `topic` in the
+   * context of `request`: the first pattern that matches decides. Each extracted parameter
+   * is passed to `on_param(user, name, value)` (on_param may be NULL). Returns a
+   * herald_topic_decision, or a negative herald_status with `err` filled. Thread-safe. */
+  int (*authorize_topic)(void* ctx, const herald_request* request, herald_str topic,
+                         herald_param_fn on_param, void* user, herald_error* err);
+} herald_host_api;
+
+/* The driver descriptor. Owned by the PLUGIN, in static storage, valid while the library is
+ * loaded; the host copies what it keeps. */
+typedef struct herald_driver_descriptor {
+  uint32_t struct_size; /* sizeof(herald_driver_descriptor) as the DRIVER compiled it */
+  /* Required. The name users write in `driver = "..."`: [a-z0-9_-]+, static storage. */
+  const char* name;
+  /* Required. The driver's own version, e.g. "1.2.0", static storage. */
+  const char* version;
+  /* Optional (may be NULL). One-line description, static storage. */
+  const char* description;
+
+  /* Required. Creates an instance for one connection. `host` and the strings in `config`
+   * are owned by the host; `host` stays valid until destroy(*out_instance) returns, `config`
+   * only during this call. On success stores the instance in *out_instance and returns
+   * HERALD_OK. On failure returns a negative status, fills `err`, and owns nothing. */
+  int (*create)(const herald_host_api* host, const herald_config* config, void** out_instance,
+                herald_error* err);
+
+  /* Required. Destroys an instance made by `create`. Never called concurrently with any
+   * other call on that instance. Must not fail. */
+  void (*destroy)(void* instance);
+
+  /* Required. Publishes every message to every topic (Spiral: BroadcastInterface::publish).
+   * Arrays and strings are borrowed for the call. n_topics >= 1 and n_messages >= 0 (zero
+   * messages publish nothing and succeed). Returns HERALD_OK, or a negative status with `err`
+   * filled: the host then reports the publish as failed. May be called concurrently. */
+  int (*publish)(void* instance, const herald_str* topics, size_t n_topics,
+                 const herald_str* messages, size_t n_messages, herald_error* err);
+
+  /* Optional: NULL means the driver is not a guard (Spiral: GuardInterface), and the host's
+   * authorize endpoint answers 200. Decides an authorization request by calling the setters
+   * of `result` (owned by the host). Returns HERALD_OK when `result` holds the decision, a
+   * negative status with `err` filled otherwise (the host answers 403). May be called
+   * concurrently. */
+  int (*authorize)(void* instance, const herald_request* request, herald_auth_result* result,
+                   herald_error* err);
+
+  /* Optional: NULL means no validation beyond `create`. Checks a configuration without side
+   * effects (no sockets, no files), for `herald check`. Returns HERALD_OK or HERALD_E_CONFIG
+   * with `err` filled. */
+  int (*validate)(const herald_config* config, herald_error* err);
+
+  /* ABI 1.1+ appends fields here. */
+} herald_driver_descriptor;
+
+/* The two symbols every plugin exports (both required; use HERALD_DRIVER in driver.hpp or
+ * define them by hand).
+ *
+ * herald_driver_abi_version: FROZEN signature for every ABI major, runs no other code.
+ *   Returns HERALD_ABI_VERSION as the plugin was compiled.
+ * herald_driver_get_descriptor: returns the static descriptor; never NULL for a valid plugin. */
+typedef uint32_t (*herald_abi_probe_fn)(void);
+typedef const herald_driver_descriptor* (*herald_descriptor_fn)(void);
+
+/* Minimum descriptor size the host accepts: the ABI 1.0 layout, up to and including
+ * `validate`. */
+#define HERALD_DESCRIPTOR_MIN_SIZE \
+  (offsetof(herald_driver_descriptor, validate) + sizeof(void*))
+
+/* Copies a NUL-terminated message into a host-owned error (truncating). Safe with err NULL. */
+static inline void herald_error_set(herald_error* err, const char* message) {
+  size_t i = 0;
+  if (err == NULL || err->message == NULL || err->capacity == 0) return;
+  if (message != NULL) {
+    for (; message[i] != '\0' && i + 1 < err->capacity; ++i) err->message[i] = message[i];
+  }
+  err->message[i] = '\0';
+}
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* HERALD_DRIVER_H */
