@@ -1,14 +1,7 @@
-// The `null` driver (Spiral's NullBroadcast): accepts every publish and does nothing.
+// The `null` driver plugin.
 #include <herald/driver.hpp>
 
-namespace {
+#include "null/null_broadcast.hpp"
 
-class NullBroadcast final : public herald::sdk::Broadcast {
- public:
-  NullBroadcast(const herald::sdk::Host&, const herald::sdk::Config&) {}
-  void publish(herald::sdk::Texts, herald::sdk::Texts) override {}
-};
-
-}  // namespace
-
-HERALD_DRIVER(NullBroadcast, "null", "1.0.0", "Discards every message (for tests and disabling)")
+HERALD_DRIVER(herald::drivers::NullBroadcast, "null", "1.0.0",
+              "Discards every message (for tests and disabling broadcasting)")

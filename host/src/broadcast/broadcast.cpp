@@ -1,1 +1,2 @@
-// placeholder
+// The publishing API is header-only; this unit anchors its vtables.
+#include "broadcast/broadcast.hpp"

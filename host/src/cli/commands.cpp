@@ -1,1 +1,73 @@
-// placeholder
+#include "cli/commands.hpp"
+
+#include <iomanip>
+#include <istream>
+#include <ostream>
+
+#include "core/errors.hpp"
+
+namespace herald::cli {
+
+int publish(Runtime& runtime, const PublishArgs& args, std::istream& in) {
+  if (args.topics.empty()) throw InvalidArgumentException("publish needs at least one TOPIC");
+  auto connection = runtime.manager().connection(args.connection.value_or(""));
+  if (!args.messages.empty()) {
+    connection->publish(args.topics, args.messages);
+    return kOk;
+  }
+  // One message per stdin line, each published as soon as it arrives (works behind a pipe);
+  // the first failure stops with exit code 1 and names the line, so nothing is lost silently.
+  size_t line_number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_number;
+    try {
+      connection->publish(args.topics, line);
+    } catch (const DriverException& e) {
+      throw DriverException(std::string(e.what()) + " (stdin line " +
+                                std::to_string(line_number) + ")",
+                            e.status());
+    }
+  }
+  return kOk;
+}
+
+int drivers(Runtime& runtime, std::ostream& out, std::ostream& err) {
+  auto plugins = runtime.catalog().plugins();
+  if (plugins.empty()) {
+    err << "herald: no driver plugins found in " << runtime.catalog().dirs_string() << "\n";
+  } else {
+    size_t name_width = 4, version_width = 7;
+    for (const auto& p : plugins) {
+      name_width = std::max(name_width, p->info().name.size());
+      version_width = std::max(version_width, p->info().version.size());
+    }
+    auto row = [&](const std::string& name, const std::string& version, const std::string& abi,
+                   const std::string& caps, const std::string& path) {
+      out << std::left << std::setw(int(name_width) + 2) << name << std::setw(int(version_width) + 2)
+          << version << std::setw(5) << abi << std::setw(19) << caps << path << "\n";
+    };
+    row("NAME", "VERSION", "ABI", "CAPABILITIES", "PATH");
+    for (const auto& p : plugins) {
+      const PluginInfo& info = p->info();
+      row(info.name, info.version, info.abi_string(),
+          info.can_authorize ? "publish,authorize" : "publish", info.path.string());
+    }
+  }
+  for (const auto& problem : runtime.catalog().problems())
+    err << "herald: skipped " << problem.error << "\n";
+  return kOk;
+}
+
+int check(Runtime& runtime, std::ostream& out, std::ostream& err) {
+  const auto problems = runtime.check();
+  for (const auto& line : problems) err << "herald: " << line << "\n";
+  if (!problems.empty()) return kUsage;
+  const auto names = runtime.config().connection_names();
+  out << runtime.config().file() << ": OK (" << names.size()
+      << (names.size() == 1 ? " connection" : " connections") << ", default `"
+      << runtime.manager().resolve({}) << "`, " << runtime.topics().size()
+      << (runtime.topics().size() == 1 ? " topic rule" : " topic rules") << ")\n";
+  return kOk;
+}
+
+}  // namespace herald::cli

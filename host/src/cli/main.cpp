@@ -1,1 +1,134 @@
-int main() { return 0; }
+// `herald`: the command-line front end. Parses options (Boost.Program_options), builds the
+// Runtime and dispatches to a command; every error becomes one line on stderr and an exit code.
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+#include <herald/driver.h>
+
+#include "cli/commands.hpp"
+#include "config/config_locator.hpp"
+#include "core/errors.hpp"
+#include "core/version.hpp"
+#include "logging/logging.hpp"
+#include "plugin/plugin.hpp"
+
+namespace po = boost::program_options;
+using namespace herald;
+
+namespace {
+
+constexpr const char* kUsage = R"(Usage: herald [OPTIONS] COMMAND [ARGS]
+
+Commands:
+  publish [-c CONN] TOPIC... [-m MSG]...   publish messages (one per stdin line without -m)
+  drivers                                  list the driver plugins found
+  check                                    validate the config and every plugin it names
+
+)";
+
+std::optional<std::string> env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::optional<std::string>(v) : std::nullopt;
+}
+
+int run(int argc, char** argv) {
+  po::options_description global("Global options (before or after the command)");
+  global.add_options()
+      ("help,h", "show this help")
+      ("version", "print the version and the driver ABI")
+      ("config", po::value<std::string>()->value_name("PATH"),
+       "config file (default: $HERALD_CONFIG, ./config/broadcasting.toml, installed one)")
+      ("plugin-dir", po::value<std::vector<std::string>>()->value_name("DIR")->composing(),
+       "extra plugin directory, searched first (repeatable)")
+      ("log-level", po::value<std::string>()->value_name("LEVEL"),
+       "trace, debug, info (default), warn, error, critical, off");
+  po::options_description publish_options("publish options");
+  publish_options.add_options()
+      ("connection,c", po::value<std::string>()->value_name("CONN"),
+       "connection name (default: the config's default)")
+      ("message,m", po::value<std::vector<std::string>>()->value_name("MSG")->composing(),
+       "a message (repeatable)");
+  po::options_description hidden;
+  hidden.add_options()
+      ("command", po::value<std::string>())
+      ("args", po::value<std::vector<std::string>>());
+  po::options_description all;
+  all.add(global).add(publish_options).add(hidden);
+  po::positional_options_description positional;
+  positional.add("command", 1).add("args", -1);
+
+  po::variables_map vm;
+  po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
+  po::notify(vm);
+
+  if (vm.count("help")) {
+    std::cout << kUsage << global << "\n" << publish_options;
+    return cli::kOk;
+  }
+  if (vm.count("version")) {
+    std::cout << "herald " << kVersion << " (driver ABI " << HERALD_ABI_MAJOR << "."
+              << HERALD_ABI_MINOR << ")\n";
+    return cli::kOk;
+  }
+  if (!vm.count("command")) {
+    std::cerr << "herald: no command given (see herald --help)\n";
+    return cli::kUsage;
+  }
+  const std::string command = vm["command"].as<std::string>();
+  const auto args = vm.count("args") ? vm["args"].as<std::vector<std::string>>()
+                                     : std::vector<std::string>{};
+  if (command != "publish" && command != "drivers" && command != "check")
+    throw po::error("unknown command `" + command + "`");
+  if (command != "publish" && (vm.count("connection") || vm.count("message")))
+    throw po::error("-c/--connection and -m/--message are options of `publish`");
+  if (command != "publish" && !args.empty())
+    throw po::error("`" + command + "` takes no arguments, got `" + args.front() + "`");
+
+  if (vm.count("log-level")) {
+    spdlog::level::level_enum level;
+    if (!parse_log_level(vm["log-level"].as<std::string>(), level))
+      throw po::error("unknown log level `" + vm["log-level"].as<std::string>() + "`");
+    host_logger()->set_level(level);
+  }
+
+  RuntimeOptions options;
+  options.config_file = locate_config(
+      vm.count("config") ? std::optional(vm["config"].as<std::string>()) : std::nullopt,
+      env("HERALD_CONFIG"));
+  if (vm.count("plugin-dir"))
+    for (const auto& dir : vm["plugin-dir"].as<std::vector<std::string>>())
+      options.plugin_dirs.emplace_back(dir);
+  Runtime runtime(std::move(options));
+
+  if (command == "drivers") return cli::drivers(runtime, std::cout, std::cerr);
+  if (command == "check") return cli::check(runtime, std::cout, std::cerr);
+  cli::PublishArgs publish;
+  if (vm.count("connection")) publish.connection = vm["connection"].as<std::string>();
+  publish.topics = args;
+  if (vm.count("message")) publish.messages = vm["message"].as<std::vector<std::string>>();
+  return cli::publish(runtime, publish, std::cin);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const po::error& e) {
+    std::cerr << "herald: " << e.what() << " (see herald --help)\n";
+    return cli::kUsage;
+  } catch (const DriverException& e) {
+    std::cerr << "herald: " << e.what() << "\n";
+    return cli::kDriverFailed;
+  } catch (const InvalidArgumentException& e) {  // config, plugin and usage errors
+    std::cerr << "herald: " << e.what() << "\n";
+    return cli::kUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "herald: " << e.what() << "\n";
+    return cli::kDriverFailed;
+  }
+}

@@ -1,1 +1,252 @@
-// placeholder
+#include "plugin/driver_instance.hpp"
+
+#include <sstream>
+
+#include <boost/json.hpp>
+
+#include "core/errors.hpp"
+
+namespace herald {
+namespace {
+
+using Context = DriverInstance::Context;
+
+constexpr size_t kErrorCapacity = 1024;
+
+std::string_view view(herald_str s) { return s.size == 0 ? std::string_view{} : std::string_view{s.data, s.size}; }
+herald_str str(std::string_view s) { return herald_str{s.data(), s.size()}; }
+
+boost::json::value to_json(const toml::node& node) {
+  if (auto* t = node.as_table()) {
+    boost::json::object o;
+    for (const auto& [k, v] : *t) o.emplace(std::string_view(k.str()), to_json(v));
+    return o;
+  }
+  if (auto* a = node.as_array()) {
+    boost::json::array out;
+    for (const auto& v : *a) out.push_back(to_json(v));
+    return out;
+  }
+  if (auto* s = node.as_string()) return boost::json::string(s->get());
+  if (auto* i = node.as_integer()) return static_cast<std::int64_t>(i->get());
+  if (auto* f = node.as_floating_point()) return f->get();
+  if (auto* b = node.as_boolean()) return b->get();
+  std::ostringstream text;  // dates and times: their TOML spelling, as a string
+  node.visit([&text](const auto& n) { text << n; });
+  return boost::json::string(text.str());
+}
+
+// Owns the strings that a borrowed herald_config points into.
+class PluginConfig {
+ public:
+  PluginConfig(const ConnectionConfig& config, const std::string& base_dir)
+      : name_(config.name), source_(config.where.str()), base_dir_(base_dir) {
+    json_ = boost::json::serialize(to_json(config.options));
+    values_.reserve(config.options.size());
+    for (const auto& [key, value] : config.options) {
+      if (auto* s = value.as_string()) values_.push_back({std::string(key.str()), s->get(), 1});
+      else values_.push_back({std::string(key.str()), boost::json::serialize(to_json(value)), 0});
+    }
+    for (const auto& v : values_) entries_.push_back({str(v.key), str(v.value), v.is_string});
+    c_.struct_size = sizeof(herald_config);
+    c_.connection = str(name_);
+    c_.json = str(json_);
+    c_.entries = entries_.data();
+    c_.entry_count = entries_.size();
+    c_.source = str(source_);
+    c_.base_dir = str(base_dir_);
+  }
+  const herald_config* get() const { return &c_; }
+
+ private:
+  struct Value {
+    std::string key, value;
+    int32_t is_string;
+  };
+  std::string name_, source_, base_dir_, json_;
+  std::vector<Value> values_;
+  std::vector<herald_config_entry> entries_;
+  herald_config c_{};
+};
+
+struct ErrorBuffer {
+  char text[kErrorCapacity] = {0};
+  herald_error error{sizeof(herald_error), text, kErrorCapacity};
+  std::string message() const { return text[0] != '\0' ? text : "no reason given by the driver"; }
+};
+
+// ---- the host API handed to every instance ----
+
+void host_log(void* ctx, int level, herald_str message) {
+  auto* c = static_cast<Context*>(ctx);
+  if (level < HERALD_LOG_TRACE || level > HERALD_LOG_CRITICAL) level = HERALD_LOG_ERROR;
+  c->logger->log(static_cast<spdlog::level::level_enum>(level), "[{}] {}", c->connection,
+                 view(message));
+}
+
+int host_log_enabled(void* ctx, int level) {
+  return static_cast<Context*>(ctx)->logger->should_log(
+      static_cast<spdlog::level::level_enum>(level));
+}
+
+AuthRequest to_request(const herald_request* r) {
+  AuthRequest req;
+  if (r == nullptr) return req;
+  req.method = view(r->method);
+  req.path = view(r->path);
+  req.query = view(r->query);
+  for (size_t i = 0; i < r->header_count; ++i)
+    req.headers.emplace_back(view(r->headers[i].name), view(r->headers[i].value));
+  req.body = view(r->body);
+  req.remote_address = view(r->remote_address);
+  return req;
+}
+
+int host_authorize_topic(void* ctx, const herald_request* request, herald_str topic,
+                         herald_param_fn on_param, void* user, herald_error* err) {
+  auto* c = static_cast<Context*>(ctx);
+  try {
+    if (!c->topics) return HERALD_TOPIC_NO_MATCH;
+    TopicMatch match;
+    const TopicDecision decision = c->topics->authorize(to_request(request), view(topic), &match);
+    if (decision == TopicDecision::no_match) return HERALD_TOPIC_NO_MATCH;
+    if (on_param != nullptr)
+      for (const auto& [name, value] : match.params) on_param(user, str(name), str(value));
+    return decision == TopicDecision::allow ? HERALD_TOPIC_ALLOW : HERALD_TOPIC_DENY;
+  } catch (const std::exception& e) {
+    herald_error_set(err, e.what());
+    return HERALD_E_FAILED;
+  }
+}
+
+// ---- the authorization result builder ----
+
+struct AuthBuilder {
+  bool success = false;
+  AuthorizationStatus::Topics topics;
+  std::string attributes = "{}";
+  std::optional<AuthResponse> response;
+};
+
+herald_auth_result make_result(AuthBuilder& b) {
+  herald_auth_result r{};
+  r.struct_size = sizeof(herald_auth_result);
+  r.ctx = &b;
+  r.set_success = [](void* ctx, int ok) { static_cast<AuthBuilder*>(ctx)->success = ok != 0; };
+  r.add_topic = [](void* ctx, herald_str topic) {
+    auto* b = static_cast<AuthBuilder*>(ctx);
+    if (!b->topics) b->topics.emplace();
+    if (topic.data != nullptr || topic.size != 0) b->topics->emplace_back(view(topic));
+  };
+  r.set_attributes = [](void* ctx, herald_str json) {
+    static_cast<AuthBuilder*>(ctx)->attributes = view(json);
+  };
+  r.set_response = [](void* ctx, int status, herald_str body) {
+    auto* b = static_cast<AuthBuilder*>(ctx);
+    if (!b->response) b->response.emplace();
+    b->response->status = status;
+    b->response->body = view(body);
+  };
+  r.add_response_header = [](void* ctx, herald_str name, herald_str value) {
+    auto* b = static_cast<AuthBuilder*>(ctx);
+    if (!b->response) b->response.emplace();
+    b->response->headers.emplace_back(view(name), view(value));
+  };
+  return r;
+}
+
+}  // namespace
+
+DriverInstance::DriverInstance(std::shared_ptr<Plugin> plugin, const ConnectionConfig& config,
+                               std::shared_ptr<const TopicRegistry> topics,
+                               std::shared_ptr<spdlog::logger> logger,
+                               const std::string& base_dir)
+    : plugin_(std::move(plugin)), context_{config.name, std::move(logger), std::move(topics)} {
+  api_.struct_size = sizeof(herald_host_api);
+  api_.host_abi_version = HERALD_ABI_VERSION;
+  api_.ctx = &context_;
+  api_.log = &host_log;
+  api_.log_enabled = &host_log_enabled;
+  api_.authorize_topic = &host_authorize_topic;
+
+  PluginConfig plugin_config(config, base_dir);
+  ErrorBuffer err;
+  const int rc = plugin_->descriptor().create(&api_, plugin_config.get(), &instance_, &err.error);
+  if (rc != HERALD_OK || instance_ == nullptr) {
+    instance_ = nullptr;
+    const std::string message = config.where.prefix(describe() + ": cannot start: " + err.message());
+    if (rc == HERALD_E_CONFIG || rc == HERALD_E_INVALID_ARGUMENT) throw ConfigException(message);
+    throw DriverException(message, rc == HERALD_OK ? HERALD_E_FAILED : rc);
+  }
+}
+
+DriverInstance::~DriverInstance() {
+  if (instance_ != nullptr) plugin_->descriptor().destroy(instance_);
+}
+
+std::string DriverInstance::describe() const {
+  return "connection `" + context_.connection + "` (driver `" + plugin_->info().name + "`)";
+}
+
+void DriverInstance::publish(Texts topics, Texts messages) {
+  if (topics.empty()) throw InvalidArgumentException(describe() + ": publish needs at least one topic");
+  // Borrowed views -> C strings on the stack for the usual small calls.
+  constexpr size_t kSmall = 8;
+  herald_str small_topics[kSmall], small_messages[kSmall];
+  std::vector<herald_str> big_topics, big_messages;
+  herald_str* t = small_topics;
+  herald_str* m = small_messages;
+  if (topics.size() > kSmall) t = (big_topics.resize(topics.size()), big_topics.data());
+  if (messages.size() > kSmall) m = (big_messages.resize(messages.size()), big_messages.data());
+  for (size_t i = 0; i < topics.size(); ++i) t[i] = str(topics[i]);
+  for (size_t i = 0; i < messages.size(); ++i) m[i] = str(messages[i]);
+
+  char text[kErrorCapacity];
+  text[0] = '\0';
+  herald_error err{sizeof(herald_error), text, kErrorCapacity};
+  const int rc = plugin_->descriptor().publish(instance_, t, topics.size(), m, messages.size(), &err);
+  if (rc != HERALD_OK) {
+    throw DriverException(describe() + ": publish failed: " +
+                              (text[0] != '\0' ? text : "no reason given by the driver"),
+                          rc);
+  }
+}
+
+AuthorizationStatus DriverInstance::authorize(const AuthRequest& request) {
+  if (!plugin_->info().can_authorize) return AuthorizationStatus(true, std::nullopt);
+  std::vector<herald_header> headers;
+  headers.reserve(request.headers.size());
+  for (const auto& [name, value] : request.headers) headers.push_back({str(name), str(value)});
+  herald_request req{};
+  req.struct_size = sizeof(herald_request);
+  req.method = str(request.method);
+  req.path = str(request.path);
+  req.query = str(request.query);
+  req.headers = headers.data();
+  req.header_count = headers.size();
+  req.body = str(request.body);
+  req.remote_address = str(request.remote_address);
+
+  AuthBuilder builder;
+  herald_auth_result result = make_result(builder);
+  ErrorBuffer err;
+  const int rc = plugin_->descriptor().authorize(instance_, &req, &result, &err.error);
+  if (rc != HERALD_OK) {
+    context_.logger->warn("{}: authorize failed: {}", describe(), err.message());
+    return AuthorizationStatus(false, std::nullopt);
+  }
+  return AuthorizationStatus(builder.success, std::move(builder.topics),
+                             std::move(builder.attributes), std::move(builder.response));
+}
+
+void validate_connection(const Plugin& plugin, const ConnectionConfig& config,
+                         const std::string& base_dir) {
+  if (plugin.descriptor().validate == nullptr) return;
+  PluginConfig plugin_config(config, base_dir);
+  ErrorBuffer err;
+  if (plugin.descriptor().validate(plugin_config.get(), &err.error) != HERALD_OK)
+    throw ConfigException(config.where.prefix("connection `" + config.name + "` (driver `" +
+                                              plugin.info().name + "`): " + err.message()));
+}
+
+}  // namespace herald

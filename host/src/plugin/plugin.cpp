@@ -1,1 +1,129 @@
-// placeholder
+#include "plugin/plugin.hpp"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+
+#include <boost/dll/library_info.hpp>
+
+#include "core/errors.hpp"
+
+namespace herald {
+namespace {
+
+[[noreturn]] void fail(const std::filesystem::path& path, const std::string& what) {
+  throw PluginException(path.string() + ": " + what);
+}
+
+// Boost.DLL resets dlerror() before reporting, leaving only "Bad file descriptor"; ask the
+// dynamic loader once more so the user learns the real reason (missing dependency, ...).
+std::string dlopen_reason(const std::filesystem::path& path) {
+  void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle != nullptr) {
+    ::dlclose(handle);
+    return "the dynamic loader refused it";
+  }
+  const char* reason = ::dlerror();
+  return reason != nullptr ? reason : "unknown dlopen error";
+}
+
+bool valid_name(const char* name) {
+  if (name == nullptr || *name == '\0') return false;
+  for (const char* p = name; *p != '\0'; ++p) {
+    const char c = *p;
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+  }
+  return std::strlen(name) <= 64;
+}
+
+}  // namespace
+
+std::string abi_version_string(std::uint32_t version) {
+  return std::to_string(HERALD_ABI_VERSION_MAJOR(version)) + "." +
+         std::to_string(HERALD_ABI_VERSION_MINOR(version));
+}
+
+std::string PluginInfo::abi_string() const { return abi_version_string(abi_version); }
+
+std::shared_ptr<Plugin> Plugin::load(const std::filesystem::path& path) {
+  std::error_code fs_error;
+  if (!std::filesystem::is_regular_file(path, fs_error)) {
+    fail(path, std::filesystem::exists(path, fs_error) ? "cannot be opened: not a regular file"
+                                                       : "cannot be opened: no such file");
+  }
+  if (!std::ifstream(path).good()) fail(path, "cannot be opened: permission denied");
+
+  // 1. Not a driver: read the export table without running any of the plugin's code.
+  try {
+    boost::dll::library_info elf(path, /*throw_if_not_native=*/true);
+    std::vector<std::string> symbols = elf.symbols();
+    if (std::find(symbols.begin(), symbols.end(), HERALD_ABI_PROBE_SYMBOL) == symbols.end())
+      fail(path, "not a Herald driver (it does not export " HERALD_ABI_PROBE_SYMBOL ")");
+  } catch (const PluginException&) {
+    throw;
+  } catch (const std::exception&) {
+    fail(path, "cannot be opened: not a shared library for this platform");
+  }
+
+  // 2. Cannot be opened.
+  auto plugin = std::shared_ptr<Plugin>(new Plugin());
+  boost::dll::fs::error_code ec;
+  plugin->library_.load(path, ec, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  if (ec) fail(path, "cannot be opened: " + dlopen_reason(path));
+
+  // 3. ABI mismatch. The probe's signature is frozen across every ABI major.
+  if (!plugin->library_.has(HERALD_ABI_PROBE_SYMBOL))
+    fail(path, "not a Herald driver (it does not export " HERALD_ABI_PROBE_SYMBOL ")");
+  auto probe = plugin->library_.get<std::uint32_t()>(HERALD_ABI_PROBE_SYMBOL);
+  const std::uint32_t abi = probe();
+  const std::uint32_t major = HERALD_ABI_VERSION_MAJOR(abi);
+  const std::uint32_t minor = HERALD_ABI_VERSION_MINOR(abi);
+  if (major != HERALD_ABI_MAJOR || minor > HERALD_ABI_MINOR) {
+    const std::string supported = std::to_string(HERALD_ABI_MAJOR) + ".0 to " +
+                                  abi_version_string(HERALD_ABI_VERSION);
+    const std::string advice =
+        major == HERALD_ABI_MAJOR
+            ? "upgrade herald, or rebuild the plugin against Herald SDK " +
+                  abi_version_string(HERALD_ABI_VERSION)
+            : "rebuild the plugin against Herald SDK " + std::to_string(HERALD_ABI_MAJOR) + ".x";
+    fail(path, "built for driver ABI " + abi_version_string(abi) + ", this herald supports " +
+                   supported + "; " + advice);
+  }
+
+  // 4. Bad descriptor.
+  if (!plugin->library_.has(HERALD_DESCRIPTOR_SYMBOL))
+    fail(path, "bad descriptor: it does not export " HERALD_DESCRIPTOR_SYMBOL);
+  auto get_descriptor =
+      plugin->library_.get<const herald_driver_descriptor*()>(HERALD_DESCRIPTOR_SYMBOL);
+  const herald_driver_descriptor* declared = get_descriptor();
+  if (declared == nullptr) fail(path, "bad descriptor: " HERALD_DESCRIPTOR_SYMBOL "() returned NULL");
+  if (declared->struct_size < HERALD_DESCRIPTOR_MIN_SIZE)
+    fail(path, "bad descriptor: struct_size is " + std::to_string(declared->struct_size) +
+                   " bytes, ABI 1.0 needs at least " + std::to_string(HERALD_DESCRIPTOR_MIN_SIZE));
+  // A newer minor may declare a larger struct; copy only what both sides know.
+  std::memcpy(&plugin->descriptor_, declared,
+              std::min<std::size_t>(declared->struct_size, sizeof(herald_driver_descriptor)));
+  plugin->descriptor_.struct_size = sizeof(herald_driver_descriptor);
+  const herald_driver_descriptor& d = plugin->descriptor_;
+  if (!valid_name(d.name))
+    fail(path, "bad descriptor: the driver name must be 1-64 characters of [a-z0-9_-]");
+  if (d.version == nullptr || *d.version == '\0')
+    fail(path, "bad descriptor: `version` is missing (required)");
+  if (d.create == nullptr) fail(path, "bad descriptor: `create` is NULL (required)");
+  if (d.destroy == nullptr) fail(path, "bad descriptor: `destroy` is NULL (required)");
+  if (d.publish == nullptr) fail(path, "bad descriptor: `publish` is NULL (required)");
+
+  PluginInfo& info = plugin->info_;
+  info.name = d.name;
+  info.version = d.version;
+  info.description = d.description != nullptr ? d.description : "";
+  info.abi_version = abi;
+  info.path = path;
+  info.can_authorize = d.authorize != nullptr;
+  info.can_validate = d.validate != nullptr;
+  return plugin;
+}
+
+}  // namespace herald

@@ -1,0 +1,57 @@
+// One connection backed by a plugin: the host side of the C ABI.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <herald/driver.h>
+#include <spdlog/spdlog.h>
+
+#include "auth/topic_registry.hpp"
+#include "broadcast/broadcast.hpp"
+#include "config/broadcast_config.hpp"
+#include "plugin/plugin.hpp"
+
+namespace herald {
+
+class DriverInstance final : public Broadcast, public Guard {
+ public:
+  // Calls the plugin's `create` with the connection's config. Throws ConfigException when
+  // the driver rejects its configuration, DriverException for any other failure.
+  DriverInstance(std::shared_ptr<Plugin> plugin, const ConnectionConfig& config,
+                 std::shared_ptr<const TopicRegistry> topics,
+                 std::shared_ptr<spdlog::logger> logger, const std::string& base_dir);
+  ~DriverInstance() override;
+  DriverInstance(const DriverInstance&) = delete;
+  DriverInstance& operator=(const DriverInstance&) = delete;
+
+  using Broadcast::publish;
+  void publish(Texts topics, Texts messages) override;
+  Guard* guard() noexcept override { return plugin_->info().can_authorize ? this : nullptr; }
+  AuthorizationStatus authorize(const AuthRequest& request) override;
+
+  const Plugin& plugin() const noexcept { return *plugin_; }
+  const std::string& connection_name() const noexcept { return context_.connection; }
+
+  // What the host API's functions receive as `ctx`.
+  struct Context {
+    std::string connection;
+    std::shared_ptr<spdlog::logger> logger;
+    std::shared_ptr<const TopicRegistry> topics;
+  };
+
+ private:
+  std::string describe() const;
+
+  std::shared_ptr<Plugin> plugin_;  // keeps the library loaded until the instance is gone
+  Context context_;
+  herald_host_api api_{};
+  void* instance_ = nullptr;
+};
+
+// Runs the plugin's `validate` (when it has one) on a connection's settings; throws
+// ConfigException with the driver's reason.
+void validate_connection(const Plugin& plugin, const ConnectionConfig& config,
+                         const std::string& base_dir);
+
+}  // namespace herald

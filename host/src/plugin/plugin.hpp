@@ -1,0 +1,51 @@
+// A loaded driver plugin: the shared object plus a validated copy of its descriptor.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <boost/dll/shared_library.hpp>
+#include <herald/driver.h>
+
+namespace herald {
+
+struct PluginInfo {
+  std::string name;
+  std::string version;
+  std::string description;
+  std::uint32_t abi_version = 0;  // as the plugin was built (HERALD_ABI_VERSION packing)
+  std::filesystem::path path;
+  bool can_authorize = false;
+  bool can_validate = false;
+
+  std::string abi_string() const;  // "1.0"
+};
+
+class Plugin {
+ public:
+  // Loads and validates `path`, checking in this order (each failure one line naming the
+  // file, thrown as PluginException): not a driver, cannot be opened, ABI mismatch, bad
+  // descriptor. No plugin code runs before the library is opened.
+  static std::shared_ptr<Plugin> load(const std::filesystem::path& path);
+
+  const PluginInfo& info() const noexcept { return info_; }
+  // The host's zero-filled copy: fields the plugin did not declare are NULL.
+  const herald_driver_descriptor& descriptor() const noexcept { return descriptor_; }
+
+  Plugin(const Plugin&) = delete;
+  Plugin& operator=(const Plugin&) = delete;
+
+ private:
+  Plugin() = default;
+
+  boost::dll::shared_library library_;
+  herald_driver_descriptor descriptor_{};
+  PluginInfo info_;
+};
+
+// "1.0" from a packed ABI version.
+std::string abi_version_string(std::uint32_t version);
+
+}  // namespace herald
