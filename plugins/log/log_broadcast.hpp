@@ -9,6 +9,7 @@
 #include <string_view>
 #include <utility>
 
+#include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
 namespace herald::drivers {
@@ -22,13 +23,10 @@ class LogBroadcast {
   void publish(std::span<const std::string_view> topics,
                std::span<const std::string_view> messages) const {
     if (messages.empty() || !logger_->should_log(level_)) return;
-    std::string prefix = "Broadcasting on channels [";
-    for (size_t i = 0; i < topics.size(); ++i) {
-      if (i != 0) prefix += ", ";
-      prefix += topics[i];
-    }
-    prefix += "] with payload: ";
-    for (std::string_view message : messages) logger_->log(level_, "{}{}", prefix, message);
+    // Formatted in one pass per record: no intermediate string, no allocation of our own.
+    for (std::string_view message : messages)
+      logger_->log(level_, "Broadcasting on channels [{}] with payload: {}",
+                   fmt::join(topics.begin(), topics.end(), ", "), message);
   }
 
   spdlog::level::level_enum level() const noexcept { return level_; }
@@ -46,11 +44,11 @@ inline bool parse_log_level(std::string_view name, spdlog::level::level_enum& ou
     spdlog::level::level_enum level;
   };
   static constexpr Name kNames[] = {
-      {"trace", spdlog::level::trace},       {"debug", spdlog::level::debug},
-      {"info", spdlog::level::info},         {"notice", spdlog::level::info},
-      {"warning", spdlog::level::warn},      {"warn", spdlog::level::warn},
-      {"error", spdlog::level::err},         {"err", spdlog::level::err},
-      {"critical", spdlog::level::critical}, {"alert", spdlog::level::critical},
+      {"trace", spdlog::level::trace},        {"debug", spdlog::level::debug},
+      {"info", spdlog::level::info},          {"notice", spdlog::level::info},
+      {"warning", spdlog::level::warn},       {"warn", spdlog::level::warn},
+      {"error", spdlog::level::err},          {"err", spdlog::level::err},
+      {"critical", spdlog::level::critical},  {"alert", spdlog::level::critical},
       {"emergency", spdlog::level::critical},
   };
   for (const Name& n : kNames) {

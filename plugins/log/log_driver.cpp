@@ -11,10 +11,10 @@
 #include <mutex>
 #include <string>
 
-#include <herald/driver.hpp>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <herald/driver.hpp>
 
 #include "log/log_broadcast.hpp"
 
@@ -87,10 +87,14 @@ class LogDriver final : public herald::sdk::Broadcast {
   static herald::drivers::LogBroadcast make_logger(const Host& host, const Config& config) {
     Settings s = read_settings(config);
     spdlog::sink_ptr sink;
-    if (s.sink == "stdout") sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-    else if (s.sink == "stderr") sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-    else if (s.sink == "host") sink = std::make_shared<HostSink>(host);
-    else sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(s.path.string());
+    if (s.sink == "stdout")
+      sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+    else if (s.sink == "stderr")
+      sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    else if (s.sink == "host")
+      sink = std::make_shared<HostSink>(host);
+    else
+      sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(s.path.string());
     // Not registered in spdlog's global registry: the host shares libspdlog with us.
     auto logger = std::make_shared<spdlog::logger>(std::string(config.connection()), sink);
     if (s.sink != "host") logger->set_pattern(s.pattern);

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <list>
+#include <ranges>
 #include <ostream>
 
 #include "broadcast/broadcast.hpp"
@@ -64,6 +65,19 @@ TEST(BroadcastPublish, AcceptsTopicsAndMessagesInEveryForm) {
   EXPECT_EQ(r.calls[2].first, std::vector<std::string>{"order.some"});
   EXPECT_EQ(r.calls[2].second, (std::vector<std::string>{"m1", "m2"}));
   EXPECT_EQ(r.calls[3].first, (std::vector<std::string>{"a", "b"}));
+}
+
+}  // namespace
+}  // namespace herald
+
+namespace herald {
+namespace {
+
+TEST(TextList, RangeOfTemporariesIsOwnedNotDangling) {
+  std::vector<int> ids{1, 2, 3};
+  auto topics = ids | std::views::transform([](int i) { return "order." + std::to_string(i); });
+  TextList list(topics);
+  EXPECT_EQ(strings(list.views()), (std::vector<std::string>{"order.1", "order.2", "order.3"}));
 }
 
 }  // namespace

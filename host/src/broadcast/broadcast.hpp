@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "auth/auth_request.hpp"
@@ -22,7 +23,9 @@ template <class T>
 concept StringLike = std::convertible_to<const T&, std::string_view>;
 
 template <class T>
-concept Streamable = requires(std::ostream& os, const T& value) { os << value; };
+concept Streamable = requires(std::ostream& os, const T& value) {
+  os << value;
+};
 
 template <class T>
 concept TextLike = StringLike<T> || Streamable<T>;
@@ -37,10 +40,17 @@ concept TextRange = std::ranges::input_range<const T> && !StringLike<T> &&
 class TextList {
  public:
   template <class T>
-    requires TextLike<T> || TextRange<T>
+  requires TextLike<T> || TextRange<T>
   explicit TextList(const T& value) {
     if constexpr (TextRange<T>) {
-      for (const auto& item : value) add(item);
+      // A range yielding temporaries (e.g. views::transform) must not leave dangling views.
+      constexpr bool kStable = std::is_lvalue_reference_v<std::ranges::range_reference_t<const T>>;
+      for (auto&& item : value) {
+        if constexpr (kStable)
+          add(item);
+        else
+          add_owned(item);
+      }
     } else {
       add(value);
     }
@@ -65,6 +75,15 @@ class TextList {
       out << item;
       owned_.push_front(std::move(out).str());
       push(owned_.front());
+    }
+  }
+  template <class T>
+  void add_owned(const T& item) {
+    if constexpr (StringLike<T>) {
+      owned_.emplace_front(std::string_view(item));
+      push(owned_.front());
+    } else {
+      add(item);  // streamed values are owned anyway
     }
   }
   void push(std::string_view v) {
@@ -96,8 +115,8 @@ class Broadcast {
 
   // Convenience overloads: a topic or list of topics, a message or list of messages.
   template <class T, class M>
-    requires(TextLike<T> || TextRange<T>) && (TextLike<M> || TextRange<M>)
-  void publish(const T& topics, const M& messages) {
+  requires(TextLike<T> || TextRange<T>) &&
+      (TextLike<M> || TextRange<M>)void publish(const T& topics, const M& messages) {
     TextList t(topics), m(messages);
     publish(t.views(), m.views());
   }

@@ -34,8 +34,7 @@ std::shared_ptr<Broadcast> BroadcastManager::connection(std::string_view name) {
   return instance;
 }
 
-std::vector<std::pair<std::string, std::shared_ptr<Broadcast>>> BroadcastManager::created()
-    const {
+std::vector<std::pair<std::string, std::shared_ptr<Broadcast>>> BroadcastManager::created() const {
   std::shared_lock lock(cache_mutex_);
   return {cache_.begin(), cache_.end()};
 }

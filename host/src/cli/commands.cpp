@@ -23,9 +23,8 @@ int publish(Runtime& runtime, const PublishArgs& args, std::istream& in) {
     try {
       connection->publish(args.topics, line);
     } catch (const DriverException& e) {
-      throw DriverException(std::string(e.what()) + " (stdin line " +
-                                std::to_string(line_number) + ")",
-                            e.status());
+      throw DriverException(
+          std::string(e.what()) + " (stdin line " + std::to_string(line_number) + ")", e.status());
     }
   }
   return kOk;
@@ -43,8 +42,9 @@ int drivers(Runtime& runtime, std::ostream& out, std::ostream& err) {
     }
     auto row = [&](const std::string& name, const std::string& version, const std::string& abi,
                    const std::string& caps, const std::string& path) {
-      out << std::left << std::setw(int(name_width) + 2) << name << std::setw(int(version_width) + 2)
-          << version << std::setw(5) << abi << std::setw(19) << caps << path << "\n";
+      out << std::left << std::setw(int(name_width) + 2) << name
+          << std::setw(int(version_width) + 2) << version << std::setw(5) << abi << std::setw(19)
+          << caps << path << "\n";
     };
     row("NAME", "VERSION", "ABI", "CAPABILITIES", "PATH");
     for (const auto& p : plugins) {

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include <boost/program_options.hpp>
 #include <herald/driver.h>
+#include <boost/program_options.hpp>
 
 #include "cli/commands.hpp"
 #include "config/config_locator.hpp"
@@ -37,25 +37,22 @@ std::optional<std::string> env(const char* name) {
 
 int run(int argc, char** argv) {
   po::options_description global("Global options (before or after the command)");
-  global.add_options()
-      ("help,h", "show this help")
-      ("version", "print the version and the driver ABI")
-      ("config", po::value<std::string>()->value_name("PATH"),
-       "config file (default: $HERALD_CONFIG, ./config/broadcasting.toml, installed one)")
-      ("plugin-dir", po::value<std::vector<std::string>>()->value_name("DIR")->composing(),
-       "extra plugin directory, searched first (repeatable)")
-      ("log-level", po::value<std::string>()->value_name("LEVEL"),
-       "trace, debug, info (default), warn, error, critical, off");
+  global.add_options()("help,h", "show this help")("version",
+                                                   "print the version and the driver ABI")(
+      "config", po::value<std::string>()->value_name("PATH"),
+      "config file (default: $HERALD_CONFIG, ./config/broadcasting.toml, installed one)")(
+      "plugin-dir", po::value<std::vector<std::string>>()->value_name("DIR")->composing(),
+      "extra plugin directory, searched first (repeatable)")(
+      "log-level", po::value<std::string>()->value_name("LEVEL"),
+      "trace, debug, info (default), warn, error, critical, off");
   po::options_description publish_options("publish options");
-  publish_options.add_options()
-      ("connection,c", po::value<std::string>()->value_name("CONN"),
-       "connection name (default: the config's default)")
-      ("message,m", po::value<std::vector<std::string>>()->value_name("MSG")->composing(),
-       "a message (repeatable)");
+  publish_options.add_options()("connection,c", po::value<std::string>()->value_name("CONN"),
+                                "connection name (default: the config's default)")(
+      "message,m", po::value<std::vector<std::string>>()->value_name("MSG")->composing(),
+      "a message (repeatable)");
   po::options_description hidden;
-  hidden.add_options()
-      ("command", po::value<std::string>())
-      ("args", po::value<std::vector<std::string>>());
+  hidden.add_options()("command", po::value<std::string>())("args",
+                                                            po::value<std::vector<std::string>>());
   po::options_description all;
   all.add(global).add(publish_options).add(hidden);
   po::positional_options_description positional;
@@ -79,8 +76,8 @@ int run(int argc, char** argv) {
     return cli::kUsage;
   }
   const std::string command = vm["command"].as<std::string>();
-  const auto args = vm.count("args") ? vm["args"].as<std::vector<std::string>>()
-                                     : std::vector<std::string>{};
+  const auto args =
+      vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
   if (command != "publish" && command != "drivers" && command != "check")
     throw po::error("unknown command `" + command + "`");
   if (command != "publish" && (vm.count("connection") || vm.count("message")))

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,7 +61,7 @@ class BroadcastConfig {
   // plugin_dirs, made absolute against the config file's directory, in order.
   const std::vector<std::filesystem::path>& plugin_dirs() const noexcept { return plugin_dirs_; }
   // The whole document after expansion (other sections, e.g. [server], read from here).
-  const toml::table& document() const noexcept { return doc_; }
+  const toml::table& document() const noexcept { return *doc_; }
   const std::string& file() const noexcept { return file_; }
   // Directory relative paths in the file (plugin_dirs, driverAliases paths) are resolved from.
   const std::filesystem::path& base_dir() const noexcept { return base_dir_; }
@@ -69,7 +70,9 @@ class BroadcastConfig {
  private:
   BroadcastConfig() = default;
 
-  toml::table doc_;
+  // Shared and immutable: copying a toml::table drops its source positions, so copies of the
+  // config share one document to keep line numbers in their messages.
+  std::shared_ptr<const toml::table> doc_;
   std::string file_;
   std::filesystem::path base_dir_;
   std::optional<std::string> default_override_;  // BROADCAST_CONNECTION

@@ -1,1 +1,100 @@
-// placeholder
+#include "config/env_expand.hpp"
+
+#include <cstdlib>
+
+#include "core/errors.hpp"
+
+namespace herald {
+
+namespace {
+
+bool is_name_start(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
+
+bool is_valid_name(std::string_view name) {
+  if (name.empty() || !is_name_start(name.front())) return false;
+  for (char c : name) {
+    if (!is_name_start(c) && !(c >= '0' && c <= '9')) return false;
+  }
+  return true;
+}
+
+// Index of the `}` closing the `${` whose body starts at `from`, or npos. Nested `${...}`
+// (allowed in a default) are skipped so `${A:-${B}}` closes at the last brace.
+std::size_t find_closing_brace(std::string_view text, std::size_t from) {
+  int depth = 0;
+  for (std::size_t i = from; i < text.size(); ++i) {
+    if (text.substr(i, 3) == "$${") {
+      i += 2;  // an escaped `${` opens nothing
+    } else if (text.substr(i, 2) == "${") {
+      ++depth;
+      ++i;
+    } else if (text[i] == '}') {
+      if (depth == 0) return i;
+      --depth;
+    }
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+EnvLookup process_env() {
+  return [](std::string_view name) -> std::optional<std::string> {
+    // getenv needs a NUL-terminated name.
+    const char* value = std::getenv(std::string(name).c_str());
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+  };
+}
+
+std::string expand_env(std::string_view text, const EnvLookup& env) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const char c = text[i];
+    if (c != '$') {
+      out += c;
+      ++i;
+      continue;
+    }
+    // `$${` is the escape for a literal `${`.
+    if (text.substr(i, 3) == "$${") {
+      out += "${";
+      i += 3;
+      continue;
+    }
+    if (text.substr(i, 2) != "${") {
+      out += c;  // a lone `$` is kept
+      ++i;
+      continue;
+    }
+    const std::size_t body = i + 2;
+    const std::size_t close = find_closing_brace(text, body);
+    if (close == std::string_view::npos) {
+      throw ConfigException("unterminated ${ in `" + std::string(text) + "`");
+    }
+    const std::string_view inner = text.substr(body, close - body);
+    const std::size_t sep = inner.find(":-");
+    const std::string_view name = inner.substr(0, sep);
+    if (!is_valid_name(name)) {
+      throw ConfigException("invalid variable name `" + std::string(name) + "` in ${" +
+                            std::string(inner) + "}");
+    }
+    std::optional<std::string> value = env(name);
+    if (sep != std::string_view::npos) {
+      // POSIX `:-`: the default also replaces an empty value. It may itself use `${...}`.
+      if (!value || value->empty()) value = expand_env(inner.substr(sep + 2), env);
+    } else if (!value) {
+      // Only the name goes into the message, never a value: config strings hold secrets.
+      const std::string n(name);
+      throw ConfigException("environment variable `" + n + "` is not set (write ${" + n +
+                            ":-default} to give a default)");
+    }
+    out += *value;
+    i = close + 1;
+  }
+  return out;
+}
+
+}  // namespace herald

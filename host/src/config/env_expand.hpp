@@ -16,8 +16,9 @@ EnvLookup process_env();
 
 // Expands `${VAR}` (error when VAR is unset) and `${VAR:-default}` (default when VAR is unset
 // or empty, as in POSIX sh); `$${` writes a literal `${`. A lone `$` is kept as is. Throws
-// ConfigException with a message without position (the caller adds it), e.g.
-// "environment variable `HERALD_JWT_SECRET` is not set (write ${HERALD_JWT_SECRET:-value} to give a default)".
+// ConfigException with a message without position (the caller adds it), e.g. "environment
+// variable `SECRET` is not set (write ${SECRET:-default} to give a default)". Messages never
+// contain a variable's value.
 std::string expand_env(std::string_view text, const EnvLookup& env);
 
 }  // namespace herald

@@ -13,7 +13,9 @@ using Context = DriverInstance::Context;
 
 constexpr size_t kErrorCapacity = 1024;
 
-std::string_view view(herald_str s) { return s.size == 0 ? std::string_view{} : std::string_view{s.data, s.size}; }
+std::string_view view(herald_str s) {
+  return s.size == 0 ? std::string_view{} : std::string_view{s.data, s.size};
+}
 herald_str str(std::string_view s) { return herald_str{s.data(), s.size()}; }
 
 boost::json::value to_json(const toml::node& node) {
@@ -44,8 +46,10 @@ class PluginConfig {
     json_ = boost::json::serialize(to_json(config.options));
     values_.reserve(config.options.size());
     for (const auto& [key, value] : config.options) {
-      if (auto* s = value.as_string()) values_.push_back({std::string(key.str()), s->get(), 1});
-      else values_.push_back({std::string(key.str()), boost::json::serialize(to_json(value)), 0});
+      if (auto* s = value.as_string())
+        values_.push_back({std::string(key.str()), s->get(), 1});
+      else
+        values_.push_back({std::string(key.str()), boost::json::serialize(to_json(value)), 0});
     }
     for (const auto& v : values_) entries_.push_back({str(v.key), str(v.value), v.is_string});
     c_.struct_size = sizeof(herald_config);
@@ -85,6 +89,7 @@ void host_log(void* ctx, int level, herald_str message) {
 }
 
 int host_log_enabled(void* ctx, int level) {
+  if (level < HERALD_LOG_TRACE || level > HERALD_LOG_CRITICAL) return 0;
   return static_cast<Context*>(ctx)->logger->should_log(
       static_cast<spdlog::level::level_enum>(level));
 }
@@ -128,10 +133,10 @@ struct AuthBuilder {
   std::optional<AuthResponse> response;
 };
 
-herald_auth_result make_result(AuthBuilder& b) {
+herald_auth_result make_result(AuthBuilder& builder) {
   herald_auth_result r{};
   r.struct_size = sizeof(herald_auth_result);
-  r.ctx = &b;
+  r.ctx = &builder;
   r.set_success = [](void* ctx, int ok) { static_cast<AuthBuilder*>(ctx)->success = ok != 0; };
   r.add_topic = [](void* ctx, herald_str topic) {
     auto* b = static_cast<AuthBuilder*>(ctx);
@@ -159,9 +164,10 @@ herald_auth_result make_result(AuthBuilder& b) {
 
 DriverInstance::DriverInstance(std::shared_ptr<Plugin> plugin, const ConnectionConfig& config,
                                std::shared_ptr<const TopicRegistry> topics,
-                               std::shared_ptr<spdlog::logger> logger,
-                               const std::string& base_dir)
-    : plugin_(std::move(plugin)), context_{config.name, std::move(logger), std::move(topics)} {
+                               std::shared_ptr<spdlog::logger> logger, const std::string& base_dir)
+    : plugin_(std::move(plugin)),
+      publish_(plugin_->descriptor().publish),
+      context_{config.name, std::move(logger), std::move(topics)} {
   api_.struct_size = sizeof(herald_host_api);
   api_.host_abi_version = HERALD_ABI_VERSION;
   api_.ctx = &context_;
@@ -174,7 +180,8 @@ DriverInstance::DriverInstance(std::shared_ptr<Plugin> plugin, const ConnectionC
   const int rc = plugin_->descriptor().create(&api_, plugin_config.get(), &instance_, &err.error);
   if (rc != HERALD_OK || instance_ == nullptr) {
     instance_ = nullptr;
-    const std::string message = config.where.prefix(describe() + ": cannot start: " + err.message());
+    const std::string message =
+        config.where.prefix(describe() + ": cannot start: " + err.message());
     if (rc == HERALD_E_CONFIG || rc == HERALD_E_INVALID_ARGUMENT) throw ConfigException(message);
     throw DriverException(message, rc == HERALD_OK ? HERALD_E_FAILED : rc);
   }
@@ -189,27 +196,38 @@ std::string DriverInstance::describe() const {
 }
 
 void DriverInstance::publish(Texts topics, Texts messages) {
-  if (topics.empty()) throw InvalidArgumentException(describe() + ": publish needs at least one topic");
-  // Borrowed views -> C strings on the stack for the usual small calls.
   constexpr size_t kSmall = 8;
-  herald_str small_topics[kSmall], small_messages[kSmall];
-  std::vector<herald_str> big_topics, big_messages;
-  herald_str* t = small_topics;
-  herald_str* m = small_messages;
-  if (topics.size() > kSmall) t = (big_topics.resize(topics.size()), big_topics.data());
-  if (messages.size() > kSmall) m = (big_messages.resize(messages.size()), big_messages.data());
+  if (topics.empty() || topics.size() > kSmall || messages.size() > kSmall) [[unlikely]] {
+    publish_large(topics, messages);
+    return;
+  }
+  // Borrowed views -> C strings in uninitialized stack arrays: the hot path allocates nothing.
+  herald_str t[kSmall], m[kSmall];
   for (size_t i = 0; i < topics.size(); ++i) t[i] = str(topics[i]);
   for (size_t i = 0; i < messages.size(); ++i) m[i] = str(messages[i]);
-
   char text[kErrorCapacity];
   text[0] = '\0';
   herald_error err{sizeof(herald_error), text, kErrorCapacity};
-  const int rc = plugin_->descriptor().publish(instance_, t, topics.size(), m, messages.size(), &err);
-  if (rc != HERALD_OK) {
-    throw DriverException(describe() + ": publish failed: " +
-                              (text[0] != '\0' ? text : "no reason given by the driver"),
-                          rc);
-  }
+  const int rc = publish_(instance_, t, topics.size(), m, messages.size(), &err);
+  if (rc != HERALD_OK) [[unlikely]]
+    fail_publish(rc, text);
+}
+
+void DriverInstance::publish_large(Texts topics, Texts messages) {
+  if (topics.empty())
+    throw InvalidArgumentException(describe() + ": publish needs at least one topic");
+  std::vector<herald_str> t(topics.size()), m(messages.size());
+  for (size_t i = 0; i < topics.size(); ++i) t[i] = str(topics[i]);
+  for (size_t i = 0; i < messages.size(); ++i) m[i] = str(messages[i]);
+  ErrorBuffer err;
+  const int rc = publish_(instance_, t.data(), t.size(), m.data(), m.size(), &err.error);
+  if (rc != HERALD_OK) fail_publish(rc, err.text);
+}
+
+void DriverInstance::fail_publish(int status, const char* reason) const {
+  throw DriverException(describe() + ": publish failed: " +
+                            (reason[0] != '\0' ? reason : "no reason given by the driver"),
+                        status);
 }
 
 AuthorizationStatus DriverInstance::authorize(const AuthRequest& request) {

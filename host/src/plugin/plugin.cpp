@@ -70,7 +70,8 @@ std::shared_ptr<Plugin> Plugin::load(const std::filesystem::path& path) {
   // 2. Cannot be opened.
   auto plugin = std::shared_ptr<Plugin>(new Plugin());
   boost::dll::fs::error_code ec;
-  plugin->library_.load(path, ec, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  plugin->library_.load(path, ec,
+                        boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   if (ec) fail(path, "cannot be opened: " + dlopen_reason(path));
 
   // 3. ABI mismatch. The probe's signature is frozen across every ABI major.
@@ -81,8 +82,8 @@ std::shared_ptr<Plugin> Plugin::load(const std::filesystem::path& path) {
   const std::uint32_t major = HERALD_ABI_VERSION_MAJOR(abi);
   const std::uint32_t minor = HERALD_ABI_VERSION_MINOR(abi);
   if (major != HERALD_ABI_MAJOR || minor > HERALD_ABI_MINOR) {
-    const std::string supported = std::to_string(HERALD_ABI_MAJOR) + ".0 to " +
-                                  abi_version_string(HERALD_ABI_VERSION);
+    const std::string supported =
+        std::to_string(HERALD_ABI_MAJOR) + ".0 to " + abi_version_string(HERALD_ABI_VERSION);
     const std::string advice =
         major == HERALD_ABI_MAJOR
             ? "upgrade herald, or rebuild the plugin against Herald SDK " +
@@ -98,7 +99,8 @@ std::shared_ptr<Plugin> Plugin::load(const std::filesystem::path& path) {
   auto get_descriptor =
       plugin->library_.get<const herald_driver_descriptor*()>(HERALD_DESCRIPTOR_SYMBOL);
   const herald_driver_descriptor* declared = get_descriptor();
-  if (declared == nullptr) fail(path, "bad descriptor: " HERALD_DESCRIPTOR_SYMBOL "() returned NULL");
+  if (declared == nullptr)
+    fail(path, "bad descriptor: " HERALD_DESCRIPTOR_SYMBOL "() returned NULL");
   if (declared->struct_size < HERALD_DESCRIPTOR_MIN_SIZE)
     fail(path, "bad descriptor: struct_size is " + std::to_string(declared->struct_size) +
                    " bytes, ABI 1.0 needs at least " + std::to_string(HERALD_DESCRIPTOR_MIN_SIZE));

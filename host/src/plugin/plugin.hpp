@@ -6,8 +6,8 @@
 #include <memory>
 #include <string>
 
-#include <boost/dll/shared_library.hpp>
 #include <herald/driver.h>
+#include <boost/dll/shared_library.hpp>
 
 namespace herald {
 

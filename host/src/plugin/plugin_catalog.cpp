@@ -10,7 +10,6 @@ PluginCatalog::PluginCatalog(std::vector<std::filesystem::path> dirs) : dirs_(st
 
 void PluginCatalog::scan_locked() {
   if (scanned_) return;
-  scanned_ = true;
   for (const auto& dir : dirs_) {
     std::error_code ec;
     if (!std::filesystem::is_directory(dir, ec)) continue;  // a missing dir is not an error
@@ -36,11 +35,12 @@ void PluginCatalog::scan_locked() {
           continue;
         }
         plugins_.push_back(plugin);
-      } catch (const PluginException& e) {
+      } catch (const std::exception& e) {  // PluginException, or a filesystem error
         problems_.push_back({file, e.what()});
       }
     }
   }
+  scanned_ = true;
 }
 
 std::shared_ptr<Plugin> PluginCatalog::find(std::string_view name) {

@@ -16,8 +16,8 @@ PluginDriverFactory::PluginDriverFactory(std::shared_ptr<PluginCatalog> catalog,
 
 std::shared_ptr<Plugin> PluginDriverFactory::plugin_for(const ConnectionConfig& config) {
   const std::string& driver = config.driver;
-  const bool is_path = driver.find('/') != std::string::npos ||
-                       (driver.size() > 3 && driver.ends_with(".so"));
+  const bool is_path =
+      driver.find('/') != std::string::npos || (driver.size() > 3 && driver.ends_with(".so"));
   if (is_path) {
     std::filesystem::path path(driver);
     if (path.is_relative()) path = base_dir_ / path;
@@ -28,16 +28,16 @@ std::shared_ptr<Plugin> PluginDriverFactory::plugin_for(const ConnectionConfig& 
     }
   }
   if (auto plugin = catalog_->find(driver)) return plugin;
-  throw PluginException(config.driver_where.prefix(
-      "driver `" + driver + "` of connection `" + config.name +
-      "` is not available: no plugin in " + catalog_->dirs_string() +
-      " declares it (see `herald drivers`)"));
+  throw PluginException(
+      config.driver_where.prefix("driver `" + driver + "` of connection `" + config.name +
+                                 "` is not available: no plugin in " + catalog_->dirs_string() +
+                                 " declares it (see `herald drivers`)"));
 }
 
 std::shared_ptr<Broadcast> PluginDriverFactory::make(const ConnectionConfig& config) {
   auto plugin = plugin_for(config);
-  auto instance =
-      std::make_shared<DriverInstance>(std::move(plugin), config, topics_, logger_, base_dir_.string());
+  auto instance = std::make_shared<DriverInstance>(std::move(plugin), config, topics_, logger_,
+                                                   base_dir_.string());
   logger_->debug("connection `{}` started (driver `{}` {})", config.name,
                  instance->plugin().info().name, instance->plugin().info().version);
   return instance;

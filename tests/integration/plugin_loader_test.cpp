@@ -1,0 +1,438 @@
+// Plugin::load and PluginCatalog against the fixture plugins in tests/integration/fixtures:
+// every way a plugin can be refused, with the exact one-line message the user sees.
+#include <dlfcn.h>
+#include <stdlib.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <herald/driver.h>
+#include <spdlog/spdlog.h>
+
+#include "core/errors.hpp"
+#include "plugin/driver_instance.hpp"
+#include "plugin/plugin.hpp"
+#include "plugin/plugin_catalog.hpp"
+
+namespace herald {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+const fs::path kFixtures = HERALD_TEST_FIXTURE_DIR;
+
+fs::path fixture(const std::string& basename) {
+  return kFixtures / ("herald_fixture_" + basename + ".so");
+}
+
+// A fresh directory, removed with everything in it at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "herald-loader-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const fs::path& path() const noexcept { return path_; }
+  fs::path operator/(const fs::path& name) const { return path_ / name; }
+
+  // Copies `from` to <dir>/<name> (creating subdirectories) and returns the new path.
+  fs::path copy(const fs::path& from, const fs::path& name) const {
+    const fs::path to = path_ / name;
+    fs::create_directories(to.parent_path());
+    fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+    return to;
+  }
+  fs::path write(const fs::path& name, const std::string& text) const {
+    const fs::path to = path_ / name;
+    fs::create_directories(to.parent_path());
+    std::ofstream(to) << text;
+    return to;
+  }
+
+ private:
+  fs::path path_;
+};
+
+// What Plugin::load(path) throws; fails the test when it does not throw a PluginException.
+std::string load_error(const fs::path& path) {
+  try {
+    Plugin::load(path);
+  } catch (const PluginException& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected a PluginException, got: " << e.what();
+    return {};
+  }
+  ADD_FAILURE() << path << " loaded, but should have been refused";
+  return {};
+}
+
+// "1.0 to 1.<minor>": the ABI range this host accepts.
+std::string host_range() {
+  return std::to_string(HERALD_ABI_MAJOR) + ".0 to " + std::to_string(HERALD_ABI_MAJOR) + "." +
+         std::to_string(HERALD_ABI_MINOR);
+}
+
+std::shared_ptr<spdlog::logger> quiet_logger() {
+  return std::make_shared<spdlog::logger>("plugin-loader-test");  // no sinks
+}
+
+ConnectionConfig connection(const std::string& name, const std::string& driver,
+                            toml::table options = {}) {
+  ConnectionConfig c;
+  c.name = name;
+  c.driver = driver;
+  options.insert_or_assign("driver", driver);
+  c.options = std::move(options);
+  c.where = SourcePosition{"test.toml", 3, 1};
+  c.driver_where = SourcePosition{"test.toml", 4, 10};
+  return c;
+}
+
+std::vector<std::string> problem_messages(PluginCatalog& catalog) {
+  std::vector<std::string> out;
+  for (const auto& p : catalog.problems()) out.push_back(p.error);
+  return out;
+}
+
+// ---- Plugin::load: the happy path ---------------------------------------------------------
+
+TEST(PluginLoad, ReadsTheDeclaredInfoOfAValidPlugin) {
+  auto plugin = Plugin::load(fixture("recorder"));
+  const PluginInfo& info = plugin->info();
+  EXPECT_EQ(info.name, "recorder");
+  EXPECT_EQ(info.version, "2.3.4");
+  EXPECT_EQ(info.description, "Fixture: appends every publish to a file");
+  EXPECT_EQ(info.abi_version, HERALD_ABI_VERSION);
+  EXPECT_EQ(info.abi_string(),
+            std::to_string(HERALD_ABI_MAJOR) + "." + std::to_string(HERALD_ABI_MINOR));
+  EXPECT_EQ(info.path, fixture("recorder"));
+  EXPECT_FALSE(info.can_authorize);
+  EXPECT_TRUE(info.can_validate);
+  // The host keeps a zero-filled copy sized for its own ABI.
+  EXPECT_EQ(plugin->descriptor().struct_size, sizeof(herald_driver_descriptor));
+  EXPECT_NE(plugin->descriptor().publish, nullptr);
+  EXPECT_EQ(plugin->descriptor().authorize, nullptr);
+}
+
+TEST(PluginLoad, AGuardDeclaresAuthorize) {
+  auto plugin = Plugin::load(fixture("guard"));
+  EXPECT_EQ(plugin->info().name, "fixture-guard");
+  EXPECT_TRUE(plugin->info().can_authorize);
+  EXPECT_FALSE(plugin->info().can_validate);
+}
+
+// ---- Plugin::load: every refusal is one line naming the file -------------------------------
+
+TEST(PluginLoad, RefusesAnotherAbiMajor) {
+  const fs::path path = fixture("wrong_major");
+  const std::string error = load_error(path);
+  EXPECT_EQ(error, path.string() + ": built for driver ABI 2.0, this herald supports " +
+                       host_range() + "; rebuild the plugin against Herald SDK " +
+                       std::to_string(HERALD_ABI_MAJOR) + ".x");
+  EXPECT_THAT(error, Not(HasSubstr("\n")));
+}
+
+TEST(PluginLoad, RefusesANewerAbiMinor) {
+  const fs::path path = fixture("newer_minor");
+  const std::string host =
+      std::to_string(HERALD_ABI_MAJOR) + "." + std::to_string(HERALD_ABI_MINOR);
+  const std::string plugin =
+      std::to_string(HERALD_ABI_MAJOR) + "." + std::to_string(HERALD_ABI_MINOR + 1);
+  EXPECT_EQ(load_error(path), path.string() + ": built for driver ABI " + plugin +
+                                  ", this herald supports " + host_range() +
+                                  "; upgrade herald, or rebuild the plugin against Herald SDK " +
+                                  host);
+}
+
+TEST(PluginLoad, RefusesALibraryWithoutTheProbe) {
+  const fs::path path = fixture("no_probe");
+  EXPECT_EQ(load_error(path),
+            path.string() + ": not a Herald driver (it does not export herald_driver_abi_version)");
+}
+
+TEST(PluginLoad, RunsNoCodeOfALibraryThatIsNotADriver) {
+  // no_probe's ELF constructor sets this variable; "not a driver" is decided from the export
+  // table, without opening (and so without running) the library.
+  const fs::path path = fixture("no_probe");
+  ::unsetenv("HERALD_FIXTURE_NO_PROBE_RAN");
+  EXPECT_THAT(load_error(path), HasSubstr("not a Herald driver"));
+  EXPECT_EQ(::getenv("HERALD_FIXTURE_NO_PROBE_RAN"), nullptr);
+
+  // Control: opening the library does run the constructor, so the check above means something.
+  void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(handle, nullptr) << ::dlerror();
+  EXPECT_STREQ(::getenv("HERALD_FIXTURE_NO_PROBE_RAN"), "1");
+  ::dlclose(handle);
+  ::unsetenv("HERALD_FIXTURE_NO_PROBE_RAN");
+}
+
+TEST(PluginLoad, RefusesANullDescriptor) {
+  const fs::path path = fixture("null_descriptor");
+  EXPECT_EQ(load_error(path),
+            path.string() + ": bad descriptor: herald_driver_get_descriptor() returned NULL");
+}
+
+TEST(PluginLoad, RefusesADescriptorSmallerThanAbi10) {
+  const fs::path path = fixture("small_descriptor");
+  EXPECT_EQ(load_error(path), path.string() + ": bad descriptor: struct_size is " +
+                                  std::to_string(offsetof(herald_driver_descriptor, validate)) +
+                                  " bytes, ABI 1.0 needs at least " +
+                                  std::to_string(HERALD_DESCRIPTOR_MIN_SIZE));
+}
+
+TEST(PluginLoad, RefusesADescriptorWithoutPublish) {
+  const fs::path path = fixture("no_publish");
+  EXPECT_EQ(load_error(path), path.string() + ": bad descriptor: `publish` is NULL (required)");
+}
+
+TEST(PluginLoad, RefusesAMissingFile) {
+  TempDir dir;
+  const fs::path path = dir / "absent.so";
+  EXPECT_EQ(load_error(path), path.string() + ": cannot be opened: no such file");
+}
+
+TEST(PluginLoad, RefusesADirectory) {
+  TempDir dir;
+  const fs::path path = dir / "looks_like_a_plugin.so";
+  fs::create_directory(path);
+  EXPECT_EQ(load_error(path), path.string() + ": cannot be opened: not a regular file");
+}
+
+TEST(PluginLoad, RefusesAFileThatIsNotElf) {
+  TempDir dir;
+  const fs::path path = dir.write("x.so", "this is text, not a shared library\n");
+  EXPECT_EQ(load_error(path),
+            path.string() + ": cannot be opened: not a shared library for this platform");
+}
+
+TEST(PluginLoad, ChecksNotADriverBeforeTheDescriptor) {
+  // No probe AND a NULL descriptor: the earlier check ("not a driver") is the one reported.
+  const fs::path path = fixture("no_probe_null_descriptor");
+  EXPECT_EQ(load_error(path),
+            path.string() + ": not a Herald driver (it does not export herald_driver_abi_version)");
+}
+
+TEST(PluginLoad, EveryRefusalIsAPluginExceptionAndAConfigException) {
+  // The CLI maps both to exit code 2; check the hierarchy with a real refusal.
+  EXPECT_THROW(Plugin::load(fixture("no_publish")), ConfigException);
+  EXPECT_THROW(Plugin::load(fixture("wrong_major")), PluginException);
+}
+
+// ---- DriverInstance ---------------------------------------------------------------------------
+
+TEST(DriverInstance, ADriverWithoutAuthorizeIsNotAGuard) {
+  TempDir dir;
+  auto plugin = Plugin::load(fixture("recorder"));
+  ASSERT_FALSE(plugin->info().can_authorize);
+  DriverInstance instance(plugin, connection("rec", "recorder", toml::table{{"path", "rec.log"}}),
+                          nullptr, quiet_logger(), dir.path().string());
+  EXPECT_EQ(instance.guard(), nullptr);
+  // Spiral: a connection that is not a guard lets every request through.
+  const AuthorizationStatus status = instance.authorize(AuthRequest{});
+  EXPECT_TRUE(status.success());
+  EXPECT_FALSE(status.topics().has_value());
+
+  // And it still publishes: the relative `path` resolved against base_dir.
+  instance.publish({"t"}, "m");
+  std::ifstream in(dir / "rec.log");
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_EQ(line, "t|m");
+}
+
+TEST(DriverInstance, AGuardIsItsOwnGuard) {
+  TempDir dir;
+  auto plugin = Plugin::load(fixture("guard"));
+  DriverInstance instance(plugin, connection("g", "fixture-guard"), nullptr, quiet_logger(),
+                          dir.path().string());
+  EXPECT_EQ(instance.guard(), static_cast<Guard*>(&instance));
+  EXPECT_EQ(instance.connection_name(), "g");
+  EXPECT_EQ(&instance.plugin(), plugin.get());
+}
+
+TEST(DriverInstance, CreateFailureNamesTheConnectionTheDriverAndTheReason) {
+  TempDir dir;
+  auto plugin = Plugin::load(fixture("create_throws"));
+  try {
+    DriverInstance instance(plugin, connection("boom", "create-throws"), nullptr, quiet_logger(),
+                            dir.path().string());
+    FAIL() << "create should have failed";
+  } catch (const DriverException& e) {
+    EXPECT_STREQ(e.what(),
+                 "test.toml:3:1: connection `boom` (driver `create-throws`): cannot start: "
+                 "backend unreachable");
+    EXPECT_EQ(e.status(), HERALD_E_FAILED);
+  }
+}
+
+TEST(DriverInstance, AConfigErrorFromCreateIsAConfigException) {
+  TempDir dir;
+  auto plugin = Plugin::load(fixture("config_error"));
+  try {
+    DriverInstance instance(plugin, connection("cfg", "config-error"), nullptr, quiet_logger(),
+                            dir.path().string());
+    FAIL() << "create should have failed";
+  } catch (const ConfigException& e) {
+    EXPECT_STREQ(e.what(),
+                 "test.toml:3:1: connection `cfg` (driver `config-error`): cannot start: "
+                 "`url` is required");
+  }
+}
+
+TEST(DriverInstance, ValidateRunsThePluginsCheck) {
+  auto plugin = Plugin::load(fixture("recorder"));
+  EXPECT_NO_THROW(
+      validate_connection(*plugin, connection("ok", "recorder", toml::table{{"path", "x"}}), "/"));
+  try {
+    validate_connection(*plugin, connection("nopath", "recorder"), "/");
+    FAIL() << "validate should have refused a connection without `path`";
+  } catch (const ConfigException& e) {
+    EXPECT_STREQ(e.what(),
+                 "test.toml:3:1: connection `nopath` (driver `recorder`): `path` of "
+                 "connection `nopath` is required");
+  }
+}
+
+// ---- PluginCatalog ----------------------------------------------------------------------------
+
+TEST(PluginCatalog, FindsAPluginByItsDeclaredNameNotItsFileName) {
+  TempDir dir;
+  const fs::path copy = dir.copy(fixture("recorder"), "anything.so");
+  PluginCatalog catalog({dir.path()});
+  auto plugin = catalog.find("recorder");
+  ASSERT_NE(plugin, nullptr);
+  EXPECT_EQ(plugin->info().path, copy);
+  EXPECT_EQ(plugin->info().version, "2.3.4");
+  EXPECT_EQ(catalog.find("anything"), nullptr);
+  EXPECT_EQ(catalog.find("herald_fixture_recorder"), nullptr);
+  EXPECT_TRUE(catalog.problems().empty());
+  ASSERT_EQ(catalog.plugins().size(), 1u);
+  EXPECT_EQ(catalog.plugins()[0], plugin);
+}
+
+TEST(PluginCatalog, ReportsBadPluginsAndKeepsDiscovering) {
+  TempDir dir;
+  // Sorted by file name, so the bad ones are met before the good one.
+  const fs::path text = dir.write("a_text.so", "not a library\n");
+  const fs::path no_probe = dir.copy(fixture("no_probe"), "b_no_probe.so");
+  const fs::path wrong_major = dir.copy(fixture("wrong_major"), "c_wrong_major.so");
+  const fs::path no_publish = dir.copy(fixture("no_publish"), "d_no_publish.so");
+  dir.write("readme.txt", "not a .so, ignored\n");
+  dir.copy(fixture("recorder"), "z_recorder.so");
+
+  PluginCatalog catalog({dir.path()});
+  ASSERT_NE(catalog.find("recorder"), nullptr);
+  EXPECT_EQ(catalog.plugins().size(), 1u);
+
+  const auto problems = catalog.problems();
+  ASSERT_EQ(problems.size(), 4u);
+  EXPECT_EQ(problems[0].path, text);
+  EXPECT_EQ(problems[0].error, load_error(text));
+  EXPECT_THAT(problems[0].error, HasSubstr("not a shared library for this platform"));
+  EXPECT_EQ(problems[1].path, no_probe);
+  EXPECT_EQ(problems[1].error, no_probe.string() +
+                                   ": not a Herald driver (it does not export "
+                                   "herald_driver_abi_version)");
+  EXPECT_EQ(problems[2].path, wrong_major);
+  EXPECT_THAT(problems[2].error, HasSubstr(wrong_major.string() + ": built for driver ABI 2.0"));
+  EXPECT_EQ(problems[3].path, no_publish);
+  EXPECT_EQ(problems[3].error,
+            no_publish.string() + ": bad descriptor: `publish` is NULL (required)");
+}
+
+TEST(PluginCatalog, ScansTheWholeFixtureDirectory) {
+  PluginCatalog catalog({kFixtures});
+  for (const char* name :
+       {"recorder", "fixture-guard", "create-throws", "config-error", "publish-throws"}) {
+    EXPECT_NE(catalog.find(name), nullptr) << name;
+  }
+  const std::vector<std::string> problems = problem_messages(catalog);
+  for (const char* bad : {"wrong_major", "newer_minor", "no_probe", "null_descriptor",
+                          "small_descriptor", "no_publish", "no_probe_null_descriptor"}) {
+    EXPECT_THAT(problems, ::testing::Contains(load_error(fixture(bad)))) << bad;
+  }
+  // None of the refused plugins is usable under the name it declares.
+  EXPECT_EQ(catalog.find("wrong-major"), nullptr);
+  EXPECT_EQ(catalog.find("newer-minor"), nullptr);
+  EXPECT_EQ(catalog.find("no-publish"), nullptr);
+}
+
+TEST(PluginCatalog, TheFirstDirectoryWinsAndShadowingIsReported) {
+  TempDir first, second;
+  const fs::path winner = first.copy(fixture("recorder"), "one.so");
+  const fs::path loser = second.copy(fixture("recorder"), "two.so");
+  second.copy(fixture("guard"), "guard.so");
+
+  PluginCatalog catalog({first.path(), second.path()});
+  auto recorder = catalog.find("recorder");
+  ASSERT_NE(recorder, nullptr);
+  EXPECT_EQ(recorder->info().path, winner);
+  // The second directory still contributes the names it alone declares.
+  auto guard = catalog.find("fixture-guard");
+  ASSERT_NE(guard, nullptr);
+  EXPECT_EQ(guard->info().path, second / "guard.so");
+
+  const auto problems = catalog.problems();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].path, loser);
+  EXPECT_EQ(problems[0].error,
+            loser.string() + ": driver `recorder` is shadowed by " + winner.string());
+  EXPECT_EQ(catalog.plugins().size(), 2u);
+}
+
+TEST(PluginCatalog, TheSameFileTwiceIsNotShadowing) {
+  TempDir dir;
+  dir.copy(fixture("recorder"), "rec.so");
+  PluginCatalog catalog({dir.path(), dir.path() / "." / ""});
+  ASSERT_NE(catalog.find("recorder"), nullptr);
+  EXPECT_TRUE(catalog.problems().empty());
+  EXPECT_EQ(catalog.plugins().size(), 1u);
+}
+
+TEST(PluginCatalog, AMissingDirectoryIsFine) {
+  TempDir dir;
+  dir.copy(fixture("recorder"), "rec.so");
+  PluginCatalog catalog({dir / "does-not-exist", dir.path()});
+  EXPECT_NE(catalog.find("recorder"), nullptr);
+  EXPECT_TRUE(catalog.problems().empty());
+
+  PluginCatalog empty({dir / "does-not-exist"});
+  EXPECT_EQ(empty.find("recorder"), nullptr);
+  EXPECT_TRUE(empty.plugins().empty());
+  EXPECT_TRUE(empty.problems().empty());
+  EXPECT_EQ(empty.dirs_string(), "[" + (dir / "does-not-exist").string() + "]");
+}
+
+TEST(PluginCatalog, LoadByPathIsCachedPerFile) {
+  TempDir dir;
+  const fs::path copy = dir.copy(fixture("recorder"), "rec.so");
+  PluginCatalog catalog(std::vector<fs::path>{});
+  auto a = catalog.load(copy);
+  auto b = catalog.load(dir.path() / "." / "rec.so");
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a->info().name, "recorder");
+  EXPECT_NE(catalog.load(fixture("recorder")), a);  // another file, another plugin
+  // Refusals come through unchanged.
+  EXPECT_THROW(catalog.load(fixture("no_publish")), PluginException);
+}
+
+}  // namespace
+}  // namespace herald
