@@ -86,8 +86,10 @@ std::string load_error(const fs::path& path) {
 
 // "1.0 to 1.<minor>": the ABI range this host accepts.
 std::string host_range() {
-  return std::to_string(HERALD_ABI_MAJOR) + ".0 to " + std::to_string(HERALD_ABI_MAJOR) + "." +
-         std::to_string(HERALD_ABI_MINOR);
+  const std::string current =
+      std::to_string(HERALD_ABI_MAJOR) + "." + std::to_string(HERALD_ABI_MINOR);
+  return "ABI " + (HERALD_ABI_MINOR == 0 ? current
+                                         : std::to_string(HERALD_ABI_MAJOR) + ".0 to " + current);
 }
 
 std::shared_ptr<spdlog::logger> quiet_logger() {
@@ -306,8 +308,7 @@ TEST(DriverInstance, ValidateRunsThePluginsCheck) {
     FAIL() << "validate should have refused a connection without `path`";
   } catch (const ConfigException& e) {
     EXPECT_STREQ(e.what(),
-                 "test.toml:3:1: connection `nopath` (driver `recorder`): `path` of "
-                 "connection `nopath` is required");
+                 "test.toml:3:1: connection `nopath` (driver `recorder`): `path` is required");
   }
 }
 

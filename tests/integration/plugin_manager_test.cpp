@@ -250,7 +250,7 @@ driver = "recorder"
   Runtime runtime(options_for(config));
   const std::vector<std::string> problems = runtime.check();
   ASSERT_EQ(problems.size(), 1u);
-  EXPECT_THAT(problems[0], HasSubstr("`path` of connection `rec` is required"));
+  EXPECT_THAT(problems[0], HasSubstr("`path` is required"));
   EXPECT_THROW(runtime.manager().connection("rec"), ConfigException);
 }
 

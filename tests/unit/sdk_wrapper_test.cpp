@@ -162,7 +162,7 @@ TEST(SdkWrapper, ConfigAccessorsCheckTypes) {
   try {
     config.integer("name");
   } catch (const herald::sdk::ConfigError& e) {
-    EXPECT_STREQ(e.what(), "`name` of connection `conn` must be an integer");
+    EXPECT_STREQ(e.what(), "`name` must be an integer");
   }
 }
 

@@ -8,18 +8,27 @@
 
 namespace herald::cli {
 
+void check_publish_args(const PublishArgs& args) {
+  if (args.topics.empty())
+    throw InvalidArgumentException("publish needs at least one TOPIC (see herald --help)");
+  for (const auto& topic : args.topics)
+    if (topic.empty()) throw InvalidArgumentException("a TOPIC must not be empty");
+}
+
 int publish(Runtime& runtime, const PublishArgs& args, std::istream& in) {
-  if (args.topics.empty()) throw InvalidArgumentException("publish needs at least one TOPIC");
+  check_publish_args(args);
   auto connection = runtime.manager().connection(args.connection.value_or(""));
   if (!args.messages.empty()) {
     connection->publish(args.topics, args.messages);
     return kOk;
   }
   // One message per stdin line, each published as soon as it arrives (works behind a pipe);
-  // the first failure stops with exit code 1 and names the line, so nothing is lost silently.
+  // blank lines are skipped. The first failure stops with exit code 1 and names the line, so
+  // nothing is lost silently.
   size_t line_number = 0;
   for (std::string line; std::getline(in, line);) {
     ++line_number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     try {
       connection->publish(args.topics, line);
     } catch (const DriverException& e) {
@@ -30,10 +39,10 @@ int publish(Runtime& runtime, const PublishArgs& args, std::istream& in) {
   return kOk;
 }
 
-int drivers(Runtime& runtime, std::ostream& out, std::ostream& err) {
-  auto plugins = runtime.catalog().plugins();
+int drivers(PluginCatalog& catalog, std::ostream& out, std::ostream& err) {
+  auto plugins = catalog.plugins();
   if (plugins.empty()) {
-    err << "herald: no driver plugins found in " << runtime.catalog().dirs_string() << "\n";
+    err << "herald: no driver plugins found in " << catalog.dirs_string() << "\n";
   } else {
     size_t name_width = 4, version_width = 7;
     for (const auto& p : plugins) {
@@ -53,8 +62,8 @@ int drivers(Runtime& runtime, std::ostream& out, std::ostream& err) {
           info.can_authorize ? "publish,authorize" : "publish", info.path.string());
     }
   }
-  for (const auto& problem : runtime.catalog().problems())
-    err << "herald: skipped " << problem.error << "\n";
+  for (const auto& problem : catalog.problems())
+    err << (problem.shadowed ? "herald: note: " : "herald: skipped ") << problem.error << "\n";
   return kOk;
 }
 

@@ -20,7 +20,10 @@ struct PublishArgs {
 };
 
 int publish(Runtime& runtime, const PublishArgs& args, std::istream& in);
-int drivers(Runtime& runtime, std::ostream& out, std::ostream& err);
+// Lists `catalog`'s plugins; works without a config file.
+int drivers(PluginCatalog& catalog, std::ostream& out, std::ostream& err);
+// Usage errors of `publish` found before any config is read (throws InvalidArgumentException).
+void check_publish_args(const PublishArgs& args);
 int check(Runtime& runtime, std::ostream& out, std::ostream& err);
 
 }  // namespace herald::cli

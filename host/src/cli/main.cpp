@@ -15,6 +15,7 @@
 #include "core/version.hpp"
 #include "logging/logging.hpp"
 #include "plugin/plugin.hpp"
+#include "plugin/plugin_catalog.hpp"
 
 namespace po = boost::program_options;
 using namespace herald;
@@ -92,21 +93,36 @@ int run(int argc, char** argv) {
     host_logger()->set_level(level);
   }
 
-  RuntimeOptions options;
-  options.config_file = locate_config(
-      vm.count("config") ? std::optional(vm["config"].as<std::string>()) : std::nullopt,
-      env("HERALD_CONFIG"));
+  cli::PublishArgs publish;
+  if (command == "publish") {
+    if (vm.count("connection")) publish.connection = vm["connection"].as<std::string>();
+    publish.topics = args;
+    if (vm.count("message")) publish.messages = vm["message"].as<std::vector<std::string>>();
+    cli::check_publish_args(publish);  // usage errors before the config is even looked for
+  }
+
+  std::vector<std::filesystem::path> plugin_dirs;
   if (vm.count("plugin-dir"))
     for (const auto& dir : vm["plugin-dir"].as<std::vector<std::string>>())
-      options.plugin_dirs.emplace_back(dir);
+      plugin_dirs.emplace_back(dir);
+  const auto config_option =
+      vm.count("config") ? std::optional(vm["config"].as<std::string>()) : std::nullopt;
+  const auto config_env = env("HERALD_CONFIG");
+
+  // `drivers` lists what the search path holds, with or without a config file.
+  if (command == "drivers" && !config_option && !config_env && !has_default_config()) {
+    PluginCatalog catalog(
+        plugin_search_path(plugin_dirs, env("HERALD_PLUGIN_PATH").value_or(""), {}));
+    return cli::drivers(catalog, std::cout, std::cerr);
+  }
+
+  RuntimeOptions options;
+  options.config_file = locate_config(config_option, config_env);
+  options.plugin_dirs = std::move(plugin_dirs);
   Runtime runtime(std::move(options));
 
-  if (command == "drivers") return cli::drivers(runtime, std::cout, std::cerr);
+  if (command == "drivers") return cli::drivers(runtime.catalog(), std::cout, std::cerr);
   if (command == "check") return cli::check(runtime, std::cout, std::cerr);
-  cli::PublishArgs publish;
-  if (vm.count("connection")) publish.connection = vm["connection"].as<std::string>();
-  publish.topics = args;
-  if (vm.count("message")) publish.messages = vm["message"].as<std::vector<std::string>>();
   return cli::publish(runtime, publish, std::cin);
 }
 

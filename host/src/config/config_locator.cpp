@@ -15,6 +15,14 @@ std::vector<std::filesystem::path> default_config_candidates() {
   return out;
 }
 
+bool has_default_config() {
+  for (const auto& candidate : default_config_candidates()) {
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(candidate, ec)) return true;
+  }
+  return false;
+}
+
 std::filesystem::path locate_config(const std::optional<std::string>& explicit_path,
                                     const std::optional<std::string>& env_path) {
   if (explicit_path && !explicit_path->empty()) return *explicit_path;

@@ -17,4 +17,7 @@ std::filesystem::path locate_config(const std::optional<std::string>& explicit_p
 
 std::vector<std::filesystem::path> default_config_candidates();
 
+// True when one of default_config_candidates() exists.
+bool has_default_config();
+
 }  // namespace herald

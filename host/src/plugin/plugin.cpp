@@ -82,14 +82,17 @@ std::shared_ptr<Plugin> Plugin::load(const std::filesystem::path& path) {
   const std::uint32_t major = HERALD_ABI_VERSION_MAJOR(abi);
   const std::uint32_t minor = HERALD_ABI_VERSION_MINOR(abi);
   if (major != HERALD_ABI_MAJOR || minor > HERALD_ABI_MINOR) {
+    // "ABI 1.0" while there is one minor, "ABI 1.0 to 1.3" once there are several.
     const std::string supported =
-        std::to_string(HERALD_ABI_MAJOR) + ".0 to " + abi_version_string(HERALD_ABI_VERSION);
+        HERALD_ABI_MINOR == 0
+            ? abi_version_string(HERALD_ABI_VERSION)
+            : std::to_string(HERALD_ABI_MAJOR) + ".0 to " + abi_version_string(HERALD_ABI_VERSION);
     const std::string advice =
         major == HERALD_ABI_MAJOR
             ? "upgrade herald, or rebuild the plugin against Herald SDK " +
                   abi_version_string(HERALD_ABI_VERSION)
             : "rebuild the plugin against Herald SDK " + std::to_string(HERALD_ABI_MAJOR) + ".x";
-    fail(path, "built for driver ABI " + abi_version_string(abi) + ", this herald supports " +
+    fail(path, "built for driver ABI " + abi_version_string(abi) + ", this herald supports ABI " +
                    supported + "; " + advice);
   }
 

@@ -30,8 +30,10 @@ void PluginCatalog::scan_locked() {
         }
         if (auto [it, inserted] = by_name_.emplace(plugin->info().name, plugin); !inserted) {
           if (it->second != plugin)
-            problems_.push_back({file, file.string() + ": driver `" + plugin->info().name +
-                                           "` is shadowed by " + it->second->info().path.string()});
+            problems_.push_back({file,
+                                 file.string() + ": driver `" + plugin->info().name +
+                                     "` is shadowed by " + it->second->info().path.string(),
+                                 true});
           continue;
         }
         plugins_.push_back(plugin);

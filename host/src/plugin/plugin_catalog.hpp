@@ -27,6 +27,7 @@ class PluginCatalog {
   struct Problem {
     std::filesystem::path path;
     std::string error;
+    bool shadowed = false;  // a valid plugin hidden by an earlier one of the same name
   };
   std::vector<std::shared_ptr<Plugin>> plugins();  // in discovery order
   std::vector<Problem> problems();

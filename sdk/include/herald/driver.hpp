@@ -122,9 +122,8 @@ class Config {
     throw ConfigError(describe(key) + " must be a boolean");
   }
 
-  std::string describe(std::string_view key) const {
-    return "`" + std::string(key) + "` of connection `" + std::string(connection()) + "`";
-  }
+  // "`key`": the host prefixes driver messages with the connection and driver names.
+  std::string describe(std::string_view key) const { return "`" + std::string(key) + "`"; }
 
  private:
   const herald_config* c_;
@@ -232,32 +231,17 @@ class Guard {
 
 namespace detail {
 
-// Borrowed herald_str array -> string_view array, on the stack for the common small case. The
-// inline storage is deliberately left uninitialized: zeroing it cost more than the whole call.
-class Views {
- public:
-  Views(const herald_str* items, size_t n) : n_(n) {
-    std::string_view* out = small_.items;
-    if (n > kSmall) {
-      big_.reset(new std::string_view[n]);
-      out = big_.get();
-    }
-    for (size_t i = 0; i < n; ++i) std::construct_at(out + i, view(items[i]));
-    data_ = out;
-  }
-  Views(const Views&) = delete;
-  Views& operator=(const Views&) = delete;
-  Texts span() const noexcept { return Texts(data_, n_); }
+// Borrowed herald_str array -> string_view array in stack storage that is deliberately left
+// uninitialized: zeroing it cost more than the rest of the call.
+template <size_t N>
+union ViewStorage {
+  ViewStorage() noexcept {}
+  std::string_view items[N];
 
- private:
-  static constexpr size_t kSmall = 8;
-  union Storage {
-    Storage() noexcept {}
-    std::string_view items[kSmall];
-  } small_;
-  std::unique_ptr<std::string_view[]> big_;
-  const std::string_view* data_ = nullptr;
-  size_t n_;
+  Texts fill(const herald_str* from, size_t n) noexcept {
+    for (size_t i = 0; i < n; ++i) std::construct_at(items + i, view(from[i]));
+    return Texts(items, n);
+  }
 };
 
 template <class F>
@@ -295,11 +279,25 @@ void destroy(void* instance) noexcept {
 }
 
 template <class T>
+int publish_large(void* instance, const herald_str* topics, size_t n_topics,
+                  const herald_str* messages, size_t n_messages, herald_error* err) noexcept {
+  return guarded(err, [&] {
+    std::vector<std::string_view> t(n_topics), m(n_messages);
+    for (size_t i = 0; i < n_topics; ++i) t[i] = view(topics[i]);
+    for (size_t i = 0; i < n_messages; ++i) m[i] = view(messages[i]);
+    static_cast<T*>(instance)->publish(Texts(t), Texts(m));
+  });
+}
+
+template <class T>
 int publish(void* instance, const herald_str* topics, size_t n_topics, const herald_str* messages,
             size_t n_messages, herald_error* err) noexcept {
+  constexpr size_t kSmall = 8;  // the usual call: no allocation at all
+  if (n_topics > kSmall || n_messages > kSmall) [[unlikely]]
+    return publish_large<T>(instance, topics, n_topics, messages, n_messages, err);
+  ViewStorage<kSmall> t, m;
   return guarded(err, [&] {
-    Views t(topics, n_topics), m(messages, n_messages);
-    static_cast<T*>(instance)->publish(t.span(), m.span());
+    static_cast<T*>(instance)->publish(t.fill(topics, n_topics), m.fill(messages, n_messages));
   });
 }
 
