@@ -3,28 +3,11 @@
 #include <utility>
 
 #include "core/errors.hpp"
+#include "core/text.hpp"
 
 namespace herald {
 
 namespace {
-
-// Keeps error messages on one line: control bytes are shown as \xNN.
-std::string printable(std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 std::string_view type_name(toml::node_type type) {
   switch (type) {

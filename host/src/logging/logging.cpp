@@ -2,6 +2,8 @@
 
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include "core/text.hpp"
+
 namespace herald {
 
 std::shared_ptr<spdlog::logger> host_logger() {
@@ -17,8 +19,7 @@ std::shared_ptr<spdlog::logger> host_logger() {
 }
 
 bool parse_log_level(std::string_view name, spdlog::level::level_enum& out) {
-  std::string lower(name);
-  for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
+  std::string lower = ascii_lower(name);
   if (lower == "warn") lower = "warning";  // spdlog spells them "warning" and "error"
   if (lower == "err") lower = "error";
   for (int l = spdlog::level::trace; l <= spdlog::level::off; ++l) {
