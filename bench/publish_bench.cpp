@@ -41,12 +41,15 @@
 #include "config/broadcast_config.hpp"
 #include "direct_broadcast.hpp"
 #include "runtime/runtime.hpp"
+#include "test_files.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using herald::Broadcast;
 using herald::Texts;
+using herald::testing_support::TempDir;
+using herald::testing_support::write_file;
 
 // ---- inputs, identical on both sides of every comparison ----
 
@@ -85,38 +88,20 @@ extern "C" void remove_scratch_and_die(int sig) {
   ::raise(sig);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = "/tmp/herald-bench-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed: " + tmpl);
-    path_ = tmpl;
-    if (tmpl.size() < sizeof g_scratch_path) {
-      std::memcpy(g_scratch_path, tmpl.c_str(), tmpl.size() + 1);
-      for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, remove_scratch_and_die);
-    }
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const noexcept { return path_; }
-
- private:
-  fs::path path_;
-};
-
-TempDir& scratch() {
-  static TempDir dir;
-  return dir;
+// Registers remove_scratch_and_die for `dir` (when its path fits g_scratch_path).
+bool remove_on_signal(const fs::path& dir) {
+  const std::string path = dir.string();
+  if (path.size() >= sizeof g_scratch_path) return false;
+  std::memcpy(g_scratch_path, path.c_str(), path.size() + 1);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::signal(sig, remove_scratch_and_die);
+  return true;
 }
 
-void write_text(const fs::path& file, const std::string& text) {
-  std::ofstream out(file, std::ios::trunc);
-  out << text;
-  if (!out) throw std::runtime_error("cannot write " + file.string());
+TempDir& scratch() {
+  static TempDir dir("herald-bench", "/tmp");
+  static const bool removed_on_signal = remove_on_signal(dir.path());
+  (void)removed_on_signal;
+  return dir;
 }
 
 // No environment at all: nothing from the caller's shell can change what is measured.
@@ -165,7 +150,7 @@ struct NullSetup {
 NullSetup& null_setup() {
   static NullSetup setup = [] {
     const fs::path file = scratch().path() / "null.toml";
-    write_text(file, config_header("null") + "\n[connections.null]\ndriver = \"null\"\n");
+    write_file(file, config_header("null") + "\n[connections.null]\ndriver = \"null\"\n");
     NullSetup s;
     s.runtime = make_runtime(file);
     auto config = std::make_shared<const herald::BroadcastConfig>(
@@ -290,7 +275,7 @@ void BM_LogDriver(benchmark::State& state) {
   std::shared_ptr<Broadcast> connection;
   try {
     // sink = "file", flush = true, the plugin's default pattern and level (info).
-    write_text(config, config_header("log") + "\n[connections.log]\ndriver = \"log\"\n"
+    write_file(config, config_header("log") + "\n[connections.log]\ndriver = \"log\"\n"
                        "sink = \"file\"\npath = " + toml_path(log_file) + "\nflush = true\n");
     runtime = make_runtime(config);
     connection = runtime->manager().connection("log");

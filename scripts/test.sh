@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds Herald and runs every test (unit, integration, end-to-end) with CTest: first a
-# normal -Werror build, then the same suite under ASan+UBSan. Idempotent.
+# normal -Werror build, then the same suite under ASan+UBSan and under TSan. Idempotent.
 #   scripts/test.sh            everything
-#   scripts/test.sh --quick    skip the sanitizer pass
+#   scripts/test.sh --quick    skip the sanitizer passes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
@@ -21,4 +21,10 @@ if [ "$quick" -eq 0 ]; then
   echo "==> tests under ASan+UBSan"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 300
+
+  scripts/build.sh build-tsan -DHERALD_WERROR=ON -DHERALD_SANITIZE=thread \
+    -DHERALD_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug
+  echo "==> tests under TSan"
+  TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j "$jobs" \
+    --timeout 300
 fi

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "cli_test_support.hpp"
+#include "test_files.hpp"
 
 namespace herald::cli_test {
 namespace {
@@ -24,6 +25,11 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::SizeIs;
 using ::testing::StartsWith;
+using testing_support::copy_to;
+using testing_support::read_file;
+using testing_support::split_lines;
+using testing_support::TempDir;
+using testing_support::write_file;
 
 using Env = std::vector<std::pair<std::string, std::string>>;
 
@@ -66,7 +72,7 @@ template <typename Matcher>
 void ExpectErrorThat(const ProcessResult& r, int code, const Matcher& matcher) {
   ExpectExit(r, code);
   EXPECT_EQ(r.out, "");
-  const auto lines = Lines(r.err);
+  const auto lines = split_lines(r.err);
   ASSERT_THAT(lines, SizeIs(1)) << Describe(r);
   EXPECT_THAT(r.err, EndsWith("\n"));
   EXPECT_THAT(lines[0], AllOf(StartsWith("herald: "), matcher));
@@ -108,16 +114,13 @@ class CliTest : public ::testing::Test {
   // Writes `toml` into this test's directory and returns its absolute path.
   fs::path WriteConfig(std::string_view toml, const std::string& name = "broadcasting.toml") {
     const fs::path path = dir_ / name;
-    WriteFile(path, toml);
+    write_file(path, toml);
     return path;
   }
 
   // Copies `plugin` into `to` (created when missing); returns the copy's path.
   fs::path CopyPlugin(const fs::path& plugin, const fs::path& to) {
-    fs::create_directories(to);
-    const fs::path copy = to / plugin.filename();
-    fs::copy_file(plugin, copy, fs::copy_options::overwrite_existing);
-    return copy;
+    return copy_to(plugin, to / plugin.filename());
   }
 
   // Runs herald in this test's directory (so no ./config/broadcasting.toml of the caller is
@@ -300,7 +303,7 @@ TEST_F(CliPublish, ShippedConfigLogsThroughTheLogConnection) {
               "--plugin-dir", kPluginDir.string()},
              {{"BROADCAST_CONNECTION", "log"}});
   ExpectExit(r, 0);
-  EXPECT_THAT(Lines(r.out), ElementsAre(EndsWith(LogLine("order.1", R"({"status":"purchased"})"))));
+  EXPECT_THAT(split_lines(r.out), ElementsAre(EndsWith(LogLine("order.1", R"({"status":"purchased"})"))));
   EXPECT_EQ(r.err, "");
 }
 
@@ -308,7 +311,7 @@ TEST_F(CliPublish, LogLineCarriesTimestampAndLevel) {
   const fs::path config = WriteConfig(kGoodConfig);
   const ProcessResult r = Herald({"--config", config.string(), "publish", "a", "-m", "x"});
   ExpectExit(r, 0);
-  const auto lines = Lines(r.out);
+  const auto lines = split_lines(r.out);
   ASSERT_THAT(lines, SizeIs(1)) << Describe(r);
   EXPECT_TRUE(std::regex_match(
       lines[0], std::regex(R"(\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] \[info\] )" +
@@ -321,7 +324,7 @@ TEST_F(CliPublish, TwoTopicsAndTwoMessages) {
   const ProcessResult r =
       Herald({"--config", config.string(), "publish", "a", "b", "-m", "one", "-m", "two"});
   ExpectExit(r, 0);
-  EXPECT_THAT(Lines(r.out),
+  EXPECT_THAT(split_lines(r.out),
               ElementsAre(EndsWith(LogLine("a, b", "one")), EndsWith(LogLine("a, b", "two"))));
   EXPECT_EQ(r.err, "");
 }
@@ -331,7 +334,7 @@ TEST_F(CliPublish, MessagesFromStdinOnePerLine) {
   const ProcessResult r = Herald({"--config", config.string(), "publish", "news"}, {},
                                  "first\n{\"n\": 2}\nthird with  spaces\n");
   ExpectExit(r, 0);
-  EXPECT_THAT(Lines(r.out), ElementsAre(EndsWith(LogLine("news", "first")),
+  EXPECT_THAT(split_lines(r.out), ElementsAre(EndsWith(LogLine("news", "first")),
                                         EndsWith(LogLine("news", R"({"n": 2})")),
                                         EndsWith(LogLine("news", "third with  spaces"))));
   EXPECT_EQ(r.err, "");
@@ -341,7 +344,7 @@ TEST_F(CliPublish, StdinLastLineWithoutNewlineCounts) {
   const fs::path config = WriteConfig(kGoodConfig);
   const ProcessResult r = Herald({"--config", config.string(), "publish", "news"}, {}, "a\nb");
   ExpectExit(r, 0);
-  EXPECT_THAT(Lines(r.out),
+  EXPECT_THAT(split_lines(r.out),
               ElementsAre(EndsWith(LogLine("news", "a")), EndsWith(LogLine("news", "b"))));
 }
 
@@ -350,7 +353,7 @@ TEST_F(CliPublish, BlankStdinLinesAreSkipped) {
   const ProcessResult r =
       Herald({"--config", config.string(), "publish", "news"}, {}, "a\n\n  \nb\n");
   ExpectExit(r, 0);
-  EXPECT_THAT(Lines(r.out),
+  EXPECT_THAT(split_lines(r.out),
               ElementsAre(EndsWith(LogLine("news", "a")), EndsWith(LogLine("news", "b"))));
 }
 
@@ -380,7 +383,7 @@ TEST_F(CliPublish, ConnectionAliasIsFollowed) {
   const ProcessResult r =
       Herald({"--config", config.string(), "publish", "-c", "events", "t", "-m", "via alias"});
   ExpectExit(r, 0);
-  EXPECT_THAT(Lines(r.out), ElementsAre(EndsWith(LogLine("t", "via alias"))));
+  EXPECT_THAT(split_lines(r.out), ElementsAre(EndsWith(LogLine("t", "via alias"))));
 }
 
 TEST_F(CliPublish, WithoutTopicIsAUsageError) {
@@ -405,7 +408,7 @@ path = "records.txt"
   ExpectExit(r, 0);
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(r.err, "");
-  EXPECT_EQ(ReadFile(dir_ / "records.txt"), "order.1,order.2|hello\norder.1,order.2|{\"a\":1}\n");
+  EXPECT_EQ(read_file(dir_ / "records.txt"), "order.1,order.2|hello\norder.1,order.2|{\"a\":1}\n");
 }
 
 TEST_F(CliPublish, EnvironmentVariablesAreExpandedInSettings) {
@@ -421,7 +424,7 @@ path = "${RECORD_FILE}"
   const ProcessResult r = Herald({"--config", config.string(), "publish", "t", "-m", "m"},
                                  {{"RECORD_FILE", records.string()}});
   ExpectExit(r, 0);
-  EXPECT_EQ(ReadFile(records), "t|m\n");
+  EXPECT_EQ(read_file(records), "t|m\n");
 }
 
 TEST_F(CliPublish, DriverThatFailsToPublishExitsOne) {
@@ -470,7 +473,7 @@ TEST_F(CliDrivers, ListsEveryPluginWithVersionAbiCapabilitiesAndPath) {
   const ProcessResult r =
       Herald({"--config", config.string(), "--plugin-dir", plugins.string(), "drivers"});
   ExpectExit(r, 0);
-  const auto lines = Lines(r.out);
+  const auto lines = split_lines(r.out);
   ASSERT_THAT(lines, SizeIs(4)) << Describe(r);
   EXPECT_THAT(Columns(lines[0]), ElementsAre("NAME", "VERSION", "ABI", "CAPABILITIES", "PATH"));
   // --plugin-dir comes first; within a directory, files in name order.
@@ -480,7 +483,7 @@ TEST_F(CliDrivers, ListsEveryPluginWithVersionAbiCapabilitiesAndPath) {
   EXPECT_THAT(Columns(lines[3]), ElementsAre("null", "1.0.0", "1.0", "publish", null.string()));
   // The copies hide the built-in log and null plugins, which is worth a note.
   const fs::path builtin = BuiltinPluginDir();
-  EXPECT_THAT(Lines(r.err), ElementsAre("herald: note: " + (builtin / "herald_log.so").string() +
+  EXPECT_THAT(split_lines(r.err), ElementsAre("herald: note: " + (builtin / "herald_log.so").string() +
                                             ": driver `log` is shadowed by " + log.string(),
                                         "herald: note: " + (builtin / "herald_null.so").string() +
                                             ": driver `null` is shadowed by " + null.string()));
@@ -491,12 +494,12 @@ TEST_F(CliDrivers, BrokenPluginIsSkippedWithOneLineAndTheOthersStillListed) {
   const fs::path recorder = CopyPlugin(kFixtureDir / "herald_fixture_recorder.so", plugins);
   const fs::path wrong_major = CopyPlugin(kFixtureDir / "herald_fixture_wrong_major.so", plugins);
   const fs::path junk = plugins / "junk.so";
-  WriteFile(junk, "this is not an ELF file\n");
+  write_file(junk, "this is not an ELF file\n");
   const fs::path config = WriteConfig("plugin_dirs = [\"plugins\"]\n");
   const ProcessResult r = Herald({"--config", config.string(), "drivers"});
   ExpectExit(r, 0);
   const fs::path builtin = BuiltinPluginDir();
-  const auto lines = Lines(r.out);
+  const auto lines = split_lines(r.out);
   ASSERT_THAT(lines, SizeIs(4)) << Describe(r);
   EXPECT_THAT(Columns(lines[1]),
               ElementsAre("recorder", "2.3.4", "1.0", "publish", recorder.string()));
@@ -504,7 +507,7 @@ TEST_F(CliDrivers, BrokenPluginIsSkippedWithOneLineAndTheOthersStillListed) {
               ElementsAre("log", "1.0.0", "1.0", "publish", (builtin / "herald_log.so").string()));
   EXPECT_THAT(Columns(lines[3]), ElementsAre("null", "1.0.0", "1.0", "publish",
                                              (builtin / "herald_null.so").string()));
-  EXPECT_THAT(Lines(r.err),
+  EXPECT_THAT(split_lines(r.err),
               ElementsAre(AllOf(StartsWith("herald: skipped " + wrong_major.string() +
                                            ": built for driver ABI 2.0, this herald supports ABI 1.0"),
                                 HasSubstr("rebuild the plugin against Herald SDK 1.x")),
@@ -520,7 +523,7 @@ TEST_F(CliDrivers, HeraldPluginPathAddsADirectory) {
       Herald({"--config", config.string(), "drivers"},
              {{"HERALD_PLUGIN_PATH", (dir_ / "nowhere").string() + ":" + extra.string()}});
   ExpectExit(r, 0);
-  EXPECT_THAT(Lines(r.out), ::testing::Contains(
+  EXPECT_THAT(split_lines(r.out), ::testing::Contains(
                                 AllOf(StartsWith("recorder "), EndsWith(" " + recorder.string()))));
   EXPECT_EQ(r.err, "");
 }
@@ -530,7 +533,7 @@ TEST_F(CliDrivers, WorksWithoutAConfigFile) {
       CopyPlugin(kFixtureDir / "herald_fixture_recorder.so", dir_ / "only-here");
   const ProcessResult r = Herald({"drivers", "--plugin-dir", (dir_ / "only-here").string()});
   ExpectExit(r, 0);
-  EXPECT_THAT(Lines(r.out), ::testing::Contains(
+  EXPECT_THAT(split_lines(r.out), ::testing::Contains(
                                 AllOf(StartsWith("recorder "), EndsWith(" " + recorder.string()))));
 }
 
@@ -568,7 +571,7 @@ TEST_F(CliCheck, ShippedConfigIsOk) {
   const ProcessResult r = Herald({"--config", shipped.string(), "check"});
   ExpectExit(r, 0);
   EXPECT_THAT(r.out, AllOf(StartsWith(shipped.string() + ": OK ("), EndsWith(")\n")));
-  EXPECT_THAT(Lines(r.out), SizeIs(1));
+  EXPECT_THAT(split_lines(r.out), SizeIs(1));
   EXPECT_EQ(r.err, "");
 }
 
@@ -588,7 +591,7 @@ driver = "warp-drive"
   ExpectExit(r, 2);
   EXPECT_EQ(r.out, "");
   EXPECT_THAT(
-      Lines(r.err),
+      split_lines(r.err),
       ElementsAre("herald: " + config.string() +
                       ":7:10: Driver value for `numeric` connection must be a string",
                   "herald: " + config.string() +
@@ -685,7 +688,7 @@ TEST_F(CliOptions, GlobalOptionsAfterTheCommand) {
       Herald({"publish", "--config", config.string(), "--plugin-dir", kPluginDir.string(),
               "--log-level", "info", "order.1", "-m", "late options"});
   ExpectExit(r, 0);
-  EXPECT_THAT(Lines(r.out), ElementsAre(EndsWith(LogLine("order.1", "late options"))));
+  EXPECT_THAT(split_lines(r.out), ElementsAre(EndsWith(LogLine("order.1", "late options"))));
   EXPECT_EQ(r.err, "");
 }
 
@@ -694,7 +697,7 @@ TEST_F(CliOptions, HeraldConfigPicksTheConfig) {
   const ProcessResult r =
       Herald({"publish", "t", "-m", "from env"}, {{"HERALD_CONFIG", config.string()}});
   ExpectExit(r, 0);
-  EXPECT_THAT(Lines(r.out), ElementsAre(EndsWith(LogLine("t", "from env"))));
+  EXPECT_THAT(split_lines(r.out), ElementsAre(EndsWith(LogLine("t", "from env"))));
 }
 
 TEST_F(CliOptions, ConfigOptionBeatsHeraldConfig) {
@@ -702,14 +705,14 @@ TEST_F(CliOptions, ConfigOptionBeatsHeraldConfig) {
   const ProcessResult r = Herald({"--config", config.string(), "publish", "t", "-m", "m"},
                                  {{"HERALD_CONFIG", (dir_ / "absent.toml").string()}});
   ExpectExit(r, 0);
-  EXPECT_THAT(Lines(r.out), ElementsAre(EndsWith(LogLine("t", "m"))));
+  EXPECT_THAT(split_lines(r.out), ElementsAre(EndsWith(LogLine("t", "m"))));
 }
 
 TEST_F(CliOptions, ConfigInTheWorkingDirectoryIsTheDefault) {
   WriteConfig(kGoodConfig, "config/broadcasting.toml");
   const ProcessResult r = Herald({"publish", "t", "-m", "found it"});
   ExpectExit(r, 0);
-  EXPECT_THAT(Lines(r.out), ElementsAre(EndsWith(LogLine("t", "found it"))));
+  EXPECT_THAT(split_lines(r.out), ElementsAre(EndsWith(LogLine("t", "found it"))));
 }
 
 TEST_F(CliOptions, HeraldPluginPathMakesAPluginUsable) {
@@ -726,7 +729,7 @@ path = "records.txt"
   const ProcessResult with = Herald({"--config", config.string(), "publish", "t", "-m", "m"},
                                     {{"HERALD_PLUGIN_PATH", extra.string()}});
   ExpectExit(with, 0);
-  EXPECT_EQ(ReadFile(dir_ / "records.txt"), "t|m\n");
+  EXPECT_EQ(read_file(dir_ / "records.txt"), "t|m\n");
 }
 
 TEST_F(CliOptions, BroadcastConnectionOverridesTheDefault) {
@@ -745,7 +748,7 @@ driver = "null"
 
   const ProcessResult loud = Herald(args, {{"BROADCAST_CONNECTION", "log"}});
   ExpectExit(loud, 0);
-  EXPECT_THAT(Lines(loud.out), ElementsAre(EndsWith(LogLine("t", "m"))));
+  EXPECT_THAT(split_lines(loud.out), ElementsAre(EndsWith(LogLine("t", "m"))));
 
   // -c still wins over the environment.
   std::vector<std::string> explicit_null = args;
@@ -767,7 +770,7 @@ TEST_F(CliOptions, CallerEnvironmentDoesNotLeakIn) {
   options.env = {{"ONLY_THIS", "1"}};
   const ProcessResult r = RunProcess("/usr/bin/env", {}, options);
   ExpectExit(r, 0);
-  for (const auto& line : Lines(r.out))
+  for (const auto& line : split_lines(r.out))
     EXPECT_THAT(line, ::testing::AnyOf(StartsWith("PATH="), "ONLY_THIS=1"));
 }
 

@@ -1,5 +1,6 @@
 // Helpers for tests that run the real `herald` binary as a child process: a controlled
-// environment, pipes for stdin/stdout/stderr, a timeout, and throwaway directories.
+// environment, pipes for stdin/stdout/stderr and a timeout. Throwaway directories and file
+// helpers are in tests/support/test_files.hpp.
 #pragma once
 
 #include <fcntl.h>
@@ -14,11 +15,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <stdexcept>
 #include <string>
-#include <string_view>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -43,19 +40,6 @@ struct RunOptions {
   std::filesystem::path cwd;                 // empty = this process's cwd
   std::chrono::milliseconds timeout{20000};  // the child is killed after this
 };
-
-// "a\nb\n" -> {"a", "b"}; a last line without '\n' counts too; "" -> {}.
-inline std::vector<std::string> Lines(std::string_view text) {
-  std::vector<std::string> lines;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    lines.emplace_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return lines;
-}
 
 namespace detail {
 
@@ -210,49 +194,6 @@ inline ProcessResult RunProcess(const std::filesystem::path& program,
   if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) result.term_signal = WTERMSIG(status);
   return result;
-}
-
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = ::getenv("TMPDIR");
-    std::string pattern =
-        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/herald-cli-test-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr)
-      throw std::system_error(errno, std::generic_category(), "mkdtemp " + pattern);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const noexcept { return path_; }
-  std::filesystem::path operator/(const std::filesystem::path& relative) const {
-    return path_ / relative;
-  }
-
- private:
-  std::filesystem::path path_;
-};
-
-// Writes `content` to `path`, creating parent directories.
-inline void WriteFile(const std::filesystem::path& path, std::string_view content) {
-  std::filesystem::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << content;
-  if (!out.flush()) throw std::runtime_error("cannot write " + path.string());
-}
-
-// The whole file; empty when it does not exist.
-inline std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 }  // namespace herald::cli_test

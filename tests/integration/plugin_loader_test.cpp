@@ -20,6 +20,7 @@
 #include "plugin/driver_instance.hpp"
 #include "plugin/plugin.hpp"
 #include "plugin/plugin_catalog.hpp"
+#include "test_files.hpp"
 
 namespace herald {
 namespace {
@@ -27,48 +28,13 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using testing_support::TempDir;
 
 const fs::path kFixtures = HERALD_TEST_FIXTURE_DIR;
 
 fs::path fixture(const std::string& basename) {
   return kFixtures / ("herald_fixture_" + basename + ".so");
 }
-
-// A fresh directory, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "herald-loader-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const fs::path& path() const noexcept { return path_; }
-  fs::path operator/(const fs::path& name) const { return path_ / name; }
-
-  // Copies `from` to <dir>/<name> (creating subdirectories) and returns the new path.
-  fs::path copy(const fs::path& from, const fs::path& name) const {
-    const fs::path to = path_ / name;
-    fs::create_directories(to.parent_path());
-    fs::copy_file(from, to, fs::copy_options::overwrite_existing);
-    return to;
-  }
-  fs::path write(const fs::path& name, const std::string& text) const {
-    const fs::path to = path_ / name;
-    fs::create_directories(to.parent_path());
-    std::ofstream(to) << text;
-    return to;
-  }
-
- private:
-  fs::path path_;
-};
 
 // What Plugin::load(path) throws; fails the test when it does not throw a PluginException.
 std::string load_error(const fs::path& path) {

@@ -10,7 +10,6 @@
 #include <array>
 #include <atomic>
 #include <filesystem>
-#include <fstream>
 #include <latch>
 #include <memory>
 #include <optional>
@@ -29,6 +28,7 @@
 #include "core/errors.hpp"
 #include "plugin/driver_instance.hpp"
 #include "runtime/runtime.hpp"
+#include "test_files.hpp"
 
 namespace herald {
 namespace {
@@ -37,53 +37,14 @@ namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
+using testing_support::read_lines;
+using testing_support::TempDir;
 
 const fs::path kFixtures = HERALD_TEST_FIXTURE_DIR;
 const fs::path kPlugins = HERALD_TEST_PLUGIN_DIR;
 
 fs::path fixture(const std::string& basename) {
   return kFixtures / ("herald_fixture_" + basename + ".so");
-}
-
-// A fresh directory, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "herald-manager-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const fs::path& path() const noexcept { return path_; }
-  fs::path operator/(const fs::path& name) const { return path_ / name; }
-
-  fs::path copy(const fs::path& from, const fs::path& name) const {
-    const fs::path to = path_ / name;
-    fs::create_directories(to.parent_path());
-    fs::copy_file(from, to, fs::copy_options::overwrite_existing);
-    return to;
-  }
-  fs::path write(const fs::path& name, const std::string& text) const {
-    const fs::path to = path_ / name;
-    std::ofstream(to) << text;
-    return to;
-  }
-
- private:
-  fs::path path_;
-};
-
-std::vector<std::string> read_lines(const fs::path& file) {
-  std::vector<std::string> lines;
-  std::ifstream in(file);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
 }
 
 // Runtime options as the CLI would build them, with no real environment and a silent logger.
