@@ -303,7 +303,8 @@ TEST_F(CliPublish, ShippedConfigLogsThroughTheLogConnection) {
               "--plugin-dir", kPluginDir.string()},
              {{"BROADCAST_CONNECTION", "log"}});
   ExpectExit(r, 0);
-  EXPECT_THAT(split_lines(r.out), ElementsAre(EndsWith(LogLine("order.1", R"({"status":"purchased"})"))));
+  EXPECT_THAT(split_lines(r.out),
+              ElementsAre(EndsWith(LogLine("order.1", R"({"status":"purchased"})"))));
   EXPECT_EQ(r.err, "");
 }
 
@@ -335,8 +336,8 @@ TEST_F(CliPublish, MessagesFromStdinOnePerLine) {
                                  "first\n{\"n\": 2}\nthird with  spaces\n");
   ExpectExit(r, 0);
   EXPECT_THAT(split_lines(r.out), ElementsAre(EndsWith(LogLine("news", "first")),
-                                        EndsWith(LogLine("news", R"({"n": 2})")),
-                                        EndsWith(LogLine("news", "third with  spaces"))));
+                                              EndsWith(LogLine("news", R"({"n": 2})")),
+                                              EndsWith(LogLine("news", "third with  spaces"))));
   EXPECT_EQ(r.err, "");
 }
 
@@ -483,10 +484,11 @@ TEST_F(CliDrivers, ListsEveryPluginWithVersionAbiCapabilitiesAndPath) {
   EXPECT_THAT(Columns(lines[3]), ElementsAre("null", "1.0.0", "1.0", "publish", null.string()));
   // The copies hide the built-in log and null plugins, which is worth a note.
   const fs::path builtin = BuiltinPluginDir();
-  EXPECT_THAT(split_lines(r.err), ElementsAre("herald: note: " + (builtin / "herald_log.so").string() +
-                                            ": driver `log` is shadowed by " + log.string(),
-                                        "herald: note: " + (builtin / "herald_null.so").string() +
-                                            ": driver `null` is shadowed by " + null.string()));
+  EXPECT_THAT(split_lines(r.err),
+              ElementsAre("herald: note: " + (builtin / "herald_log.so").string() +
+                              ": driver `log` is shadowed by " + log.string(),
+                          "herald: note: " + (builtin / "herald_null.so").string() +
+                              ": driver `null` is shadowed by " + null.string()));
 }
 
 TEST_F(CliDrivers, BrokenPluginIsSkippedWithOneLineAndTheOthersStillListed) {
@@ -507,12 +509,13 @@ TEST_F(CliDrivers, BrokenPluginIsSkippedWithOneLineAndTheOthersStillListed) {
               ElementsAre("log", "1.0.0", "1.0", "publish", (builtin / "herald_log.so").string()));
   EXPECT_THAT(Columns(lines[3]), ElementsAre("null", "1.0.0", "1.0", "publish",
                                              (builtin / "herald_null.so").string()));
-  EXPECT_THAT(split_lines(r.err),
-              ElementsAre(AllOf(StartsWith("herald: skipped " + wrong_major.string() +
-                                           ": built for driver ABI 2.0, this herald supports ABI 1.0"),
-                                HasSubstr("rebuild the plugin against Herald SDK 1.x")),
-                          "herald: skipped " + junk.string() +
-                              ": cannot be opened: not a shared library for this platform"));
+  EXPECT_THAT(
+      split_lines(r.err),
+      ElementsAre(AllOf(StartsWith("herald: skipped " + wrong_major.string() +
+                                   ": built for driver ABI 2.0, this herald supports ABI 1.0"),
+                        HasSubstr("rebuild the plugin against Herald SDK 1.x")),
+                  "herald: skipped " + junk.string() +
+                      ": cannot be opened: not a shared library for this platform"));
 }
 
 TEST_F(CliDrivers, HeraldPluginPathAddsADirectory) {
@@ -523,8 +526,8 @@ TEST_F(CliDrivers, HeraldPluginPathAddsADirectory) {
       Herald({"--config", config.string(), "drivers"},
              {{"HERALD_PLUGIN_PATH", (dir_ / "nowhere").string() + ":" + extra.string()}});
   ExpectExit(r, 0);
-  EXPECT_THAT(split_lines(r.out), ::testing::Contains(
-                                AllOf(StartsWith("recorder "), EndsWith(" " + recorder.string()))));
+  EXPECT_THAT(split_lines(r.out), ::testing::Contains(AllOf(StartsWith("recorder "),
+                                                            EndsWith(" " + recorder.string()))));
   EXPECT_EQ(r.err, "");
 }
 
@@ -533,8 +536,8 @@ TEST_F(CliDrivers, WorksWithoutAConfigFile) {
       CopyPlugin(kFixtureDir / "herald_fixture_recorder.so", dir_ / "only-here");
   const ProcessResult r = Herald({"drivers", "--plugin-dir", (dir_ / "only-here").string()});
   ExpectExit(r, 0);
-  EXPECT_THAT(split_lines(r.out), ::testing::Contains(
-                                AllOf(StartsWith("recorder "), EndsWith(" " + recorder.string()))));
+  EXPECT_THAT(split_lines(r.out), ::testing::Contains(AllOf(StartsWith("recorder "),
+                                                            EndsWith(" " + recorder.string()))));
 }
 
 TEST_F(CliDrivers, TakesNoArguments) {
@@ -780,6 +783,70 @@ TEST_F(CliOptions, HangingChildIsKilledAtTheTimeout) {
   const ProcessResult r = RunProcess("/bin/sleep", {"30"}, options);
   EXPECT_TRUE(r.timed_out);
   EXPECT_EQ(r.term_signal, SIGKILL);
+}
+
+}  // namespace
+}  // namespace herald::cli_test
+
+// ---------------------------------------------------------------------------------------------
+// the real `log` plugin's settings: sink, path, level, pattern
+
+namespace herald::cli_test {
+namespace {
+
+using testing_support::read_lines;
+
+class CliLogDriver : public CliTest {
+ protected:
+  ProcessResult PublishWith(const std::string& settings) {
+    const fs::path config =
+        WriteConfig("default = \"log\"\n[connections.log]\ndriver = \"log\"\n" + settings);
+    return Herald({"--config", config.string(), "--plugin-dir", kPluginDir.string(), "publish",
+                   "order.1", "order.2", "-m", "one", "-m", "two"});
+  }
+};
+
+TEST_F(CliLogDriver, FileSinkWritesOneLinePerMessageNextToTheConfig) {
+  const ProcessResult r = PublishWith("sink = \"file\"\npath = \"logs/events.log\"\n");
+  ExpectExit(r, 0);
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(read_lines(dir_ / "logs/events.log"),
+              ElementsAre(EndsWith("[info] Broadcasting on channels [order.1, order.2] with "
+                                   "payload: one"),
+                          EndsWith("[info] Broadcasting on channels [order.1, order.2] with "
+                                   "payload: two")));
+}
+
+TEST_F(CliLogDriver, StderrSinkAndLevelAndPattern) {
+  const ProcessResult r =
+      PublishWith("sink = \"stderr\"\nlevel = \"debug\"\npattern = \"%l|%v\"\n");
+  ExpectExit(r, 0);
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(split_lines(r.err),
+              ElementsAre("debug|Broadcasting on channels [order.1, order.2] with payload: one",
+                          "debug|Broadcasting on channels [order.1, order.2] with payload: two"));
+}
+
+TEST_F(CliLogDriver, HostSinkGoesThroughHeraldsLoggerAndItsLevel) {
+  const ProcessResult shown = PublishWith("sink = \"host\"\nlevel = \"warning\"\n");
+  ExpectExit(shown, 0);
+  EXPECT_THAT(split_lines(shown.err),
+              ElementsAre(EndsWith("[warning] [log] Broadcasting on channels [order.1, order.2] "
+                                   "with payload: one"),
+                          EndsWith("[warning] [log] Broadcasting on channels [order.1, order.2] "
+                                   "with payload: two")));
+  // At debug, below herald's default info level, the host logger drops the records.
+  const ProcessResult hidden = PublishWith("sink = \"host\"\nlevel = \"debug\"\n");
+  ExpectExit(hidden, 0);
+  EXPECT_EQ(hidden.err, "");
+}
+
+TEST_F(CliLogDriver, UnwritableFileIsARuntimeFailure) {
+  const ProcessResult r = PublishWith("sink = \"file\"\npath = \"/proc/no/such/dir/x.log\"\n");
+  ExpectExit(r, 1);
+  EXPECT_THAT(split_lines(r.err), ElementsAre(AllOf(StartsWith("herald: "),
+                                                    HasSubstr("connection `log` (driver `log`): "
+                                                              "cannot start:"))));
 }
 
 }  // namespace
