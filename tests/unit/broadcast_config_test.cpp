@@ -145,8 +145,8 @@ TEST_F(BroadcastConfigTest, GetsTopics) {
 
 TEST_F(BroadcastConfigTest, GetsAliasesAndDriverAliases) {
   EXPECT_EQ(config_.aliases(),
-            (std::map<std::string, std::string>{{"users-data", "firebase"}, {"foo-data", "foo"}}));
-  EXPECT_EQ(config_.driver_aliases(), (std::map<std::string, std::string>{{"log", "log-driver"}}));
+            (BroadcastConfig::NameMap{{"users-data", "firebase"}, {"foo-data", "foo"}}));
+  EXPECT_EQ(config_.driver_aliases(), (BroadcastConfig::NameMap{{"log", "log-driver"}}));
   EXPECT_EQ(config_.resolve_alias("users-data"), "firebase");
   EXPECT_EQ(config_.resolve_alias("firebase"), "firebase");
 }

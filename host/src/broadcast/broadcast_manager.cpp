@@ -11,23 +11,20 @@ std::string BroadcastManager::resolve(std::string_view name) const {
   return config_->resolve_alias(resolved);
 }
 
+std::shared_ptr<Broadcast> BroadcastManager::find_cached(std::string_view resolved) const {
+  std::shared_lock lock(cache_mutex_);
+  auto it = cache_.find(resolved);
+  return it == cache_.end() ? nullptr : it->second;
+}
+
 std::shared_ptr<Broadcast> BroadcastManager::connection(std::string_view name) {
-  // Fast path for the common call with an explicit, already created, non-aliased name.
-  if (!name.empty()) {
-    std::shared_lock lock(cache_mutex_);
-    if (auto it = cache_.find(name); it != cache_.end() && config_->aliases().empty())
-      return it->second;
-  }
+  // The common call - an explicit name that is no alias, already created - allocates nothing.
+  if (!name.empty() && !config_->is_alias(name))
+    if (auto cached = find_cached(name)) return cached;
   const std::string resolved = resolve(name);
-  {
-    std::shared_lock lock(cache_mutex_);
-    if (auto it = cache_.find(resolved); it != cache_.end()) return it->second;
-  }
+  if (auto cached = find_cached(resolved)) return cached;
   std::lock_guard create_lock(create_mutex_);
-  {
-    std::shared_lock lock(cache_mutex_);
-    if (auto it = cache_.find(resolved); it != cache_.end()) return it->second;
-  }
+  if (auto cached = find_cached(resolved)) return cached;  // made while we waited
   std::shared_ptr<Broadcast> instance = factory_->make(config_->connection_config(resolved));
   std::unique_lock lock(cache_mutex_);
   cache_.emplace(resolved, instance);

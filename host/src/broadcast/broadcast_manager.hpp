@@ -45,6 +45,8 @@ class BroadcastManager {
   const BroadcastConfig& config() const noexcept { return *config_; }
 
  private:
+  std::shared_ptr<Broadcast> find_cached(std::string_view resolved) const;
+
   std::shared_ptr<const BroadcastConfig> config_;
   std::shared_ptr<DriverFactory> factory_;
   mutable std::shared_mutex cache_mutex_;

@@ -85,9 +85,9 @@ void expand_strings(const std::string& file, toml::node& node, const EnvLookup& 
 
 // A string map section such as [aliases]; `describe` words the error for one entry.
 template <typename Describe>
-std::map<std::string, std::string> read_string_map(const std::string& file, const toml::table& doc,
-                                                   std::string_view section, Describe describe) {
-  std::map<std::string, std::string> out;
+BroadcastConfig::NameMap read_string_map(const std::string& file, const toml::table& doc,
+                                         std::string_view section, Describe describe) {
+  BroadcastConfig::NameMap out;
   const toml::node* node = doc.get(section);
   if (node == nullptr) return out;
   const toml::table* table = node->as_table();
@@ -258,7 +258,7 @@ std::string BroadcastConfig::default_connection() const {
 
 std::string BroadcastConfig::resolve_alias(std::string_view name) const {
   // Once, not recursively: an alias naming another alias is not followed (Spiral).
-  auto it = aliases_.find(std::string(name));
+  auto it = aliases_.find(name);
   return it == aliases_.end() ? std::string(name) : it->second;
 }
 

@@ -21,15 +21,18 @@ namespace herald {
 // A connection's settings as handed to the driver factory: Spiral's `$cfg`, with `driver`
 // already replaced through driverAliases.
 struct ConnectionConfig {
-  std::string name;          // the resolved connection name
-  std::string driver;        // after driverAliases: a plugin name or a .so path
-  toml::table options;       // the whole [connections.<name>] table, `driver` replaced
-  SourcePosition where;      // of the [connections.<name>] table
+  std::string name;             // the resolved connection name
+  std::string driver;           // after driverAliases: a plugin name or a .so path
+  toml::table options;          // the whole [connections.<name>] table, `driver` replaced
+  SourcePosition where;         // of the [connections.<name>] table
   SourcePosition driver_where;  // of its `driver` key (or of the alias that replaced it)
 };
 
 class BroadcastConfig {
  public:
+  // Name -> name maps (aliases, driverAliases), searchable by string_view without copying.
+  using NameMap = std::map<std::string, std::string, std::less<>>;
+
   // Parses TOML text. `file` names it in messages; relative `plugin_dirs` are resolved
   // against `base_dir`. Applies env expansion and the env overrides BROADCAST_CONNECTION
   // (default connection) and BROADCAST_AUTHORIZE_PATH. Throws ConfigException.
@@ -54,10 +57,9 @@ class BroadcastConfig {
   // Spiral's getTopics(): the `[[authorize.topics]]` entries, in order.
   const std::vector<TopicRuleConfig>& topics() const noexcept { return topics_; }
 
-  const std::map<std::string, std::string>& aliases() const noexcept { return aliases_; }
-  const std::map<std::string, std::string>& driver_aliases() const noexcept {
-    return driver_aliases_;
-  }
+  const NameMap& aliases() const noexcept { return aliases_; }
+  bool is_alias(std::string_view name) const { return aliases_.find(name) != aliases_.end(); }
+  const NameMap& driver_aliases() const noexcept { return driver_aliases_; }
   // plugin_dirs, made absolute against the config file's directory, in order.
   const std::vector<std::filesystem::path>& plugin_dirs() const noexcept { return plugin_dirs_; }
   // The whole document after expansion (other sections, e.g. [server], read from here).
@@ -78,8 +80,8 @@ class BroadcastConfig {
   std::optional<std::string> default_override_;  // BROADCAST_CONNECTION
   std::optional<std::string> auth_path_;
   std::vector<TopicRuleConfig> topics_;
-  std::map<std::string, std::string> aliases_;
-  std::map<std::string, std::string> driver_aliases_;
+  NameMap aliases_;
+  NameMap driver_aliases_;
   std::vector<std::filesystem::path> plugin_dirs_;
 };
 

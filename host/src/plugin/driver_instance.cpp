@@ -73,11 +73,20 @@ class PluginConfig {
   herald_config c_{};
 };
 
+// Only the first byte is cleared: zeroing 1 KiB per publish would cost more than the call.
 struct ErrorBuffer {
-  char text[kErrorCapacity] = {0};
+  ErrorBuffer() noexcept { text[0] = '\0'; }
+  ErrorBuffer(const ErrorBuffer&) = delete;
+  ErrorBuffer& operator=(const ErrorBuffer&) = delete;
+  char text[kErrorCapacity];
   herald_error error{sizeof(herald_error), text, kErrorCapacity};
   std::string message() const { return text[0] != '\0' ? text : "no reason given by the driver"; }
 };
+
+// Borrowed views -> the C strings the ABI takes (no copy of the bytes).
+void to_c(Texts from, herald_str* to) noexcept {
+  for (size_t i = 0; i < from.size(); ++i) to[i] = str(from[i]);
+}
 
 // ---- the host API handed to every instance ----
 
@@ -201,33 +210,28 @@ void DriverInstance::publish(Texts topics, Texts messages) {
     publish_large(topics, messages);
     return;
   }
-  // Borrowed views -> C strings in uninitialized stack arrays: the hot path allocates nothing.
-  herald_str t[kSmall], m[kSmall];
-  for (size_t i = 0; i < topics.size(); ++i) t[i] = str(topics[i]);
-  for (size_t i = 0; i < messages.size(); ++i) m[i] = str(messages[i]);
-  char text[kErrorCapacity];
-  text[0] = '\0';
-  herald_error err{sizeof(herald_error), text, kErrorCapacity};
-  const int rc = publish_(instance_, t, topics.size(), m, messages.size(), &err);
+  herald_str t[kSmall], m[kSmall];  // uninitialized: the hot path allocates and zeroes nothing
+  to_c(topics, t);
+  to_c(messages, m);
+  ErrorBuffer err;
+  const int rc = publish_(instance_, t, topics.size(), m, messages.size(), &err.error);
   if (rc != HERALD_OK) [[unlikely]]
-    fail_publish(rc, text);
+    fail_publish(rc, err.message());
 }
 
 void DriverInstance::publish_large(Texts topics, Texts messages) {
   if (topics.empty())
     throw InvalidArgumentException(describe() + ": publish needs at least one topic");
   std::vector<herald_str> t(topics.size()), m(messages.size());
-  for (size_t i = 0; i < topics.size(); ++i) t[i] = str(topics[i]);
-  for (size_t i = 0; i < messages.size(); ++i) m[i] = str(messages[i]);
+  to_c(topics, t.data());
+  to_c(messages, m.data());
   ErrorBuffer err;
   const int rc = publish_(instance_, t.data(), t.size(), m.data(), m.size(), &err.error);
-  if (rc != HERALD_OK) fail_publish(rc, err.text);
+  if (rc != HERALD_OK) fail_publish(rc, err.message());
 }
 
-void DriverInstance::fail_publish(int status, const char* reason) const {
-  throw DriverException(describe() + ": publish failed: " +
-                            (reason[0] != '\0' ? reason : "no reason given by the driver"),
-                        status);
+void DriverInstance::fail_publish(int status, const std::string& reason) const {
+  throw DriverException(describe() + ": publish failed: " + reason, status);
 }
 
 AuthorizationStatus DriverInstance::authorize(const AuthRequest& request) {

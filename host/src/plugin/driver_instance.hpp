@@ -43,7 +43,7 @@ class DriverInstance final : public Broadcast, public Guard {
  private:
   std::string describe() const;
   void publish_large(Texts topics, Texts messages);
-  [[noreturn]] void fail_publish(int status, const char* reason) const;
+  [[noreturn]] void fail_publish(int status, const std::string& reason) const;
 
   std::shared_ptr<Plugin> plugin_;  // keeps the library loaded until the instance is gone
   decltype(herald_driver_descriptor::publish) publish_;  // cached: one load less per publish
