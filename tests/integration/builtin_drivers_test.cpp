@@ -12,7 +12,7 @@ const std::filesystem::path kPlugins = HERALD_TEST_PLUGIN_DIR;
 TEST(BuiltinDrivers, NullPluginDeclaresItsNameAndIsNotAGuard) {
   auto plugin = Plugin::load(kPlugins / "herald_null.so");
   EXPECT_EQ(plugin->info().name, "null");
-  EXPECT_EQ(plugin->info().abi_string(), "1.0");
+  EXPECT_EQ(plugin->info().abi_string(), "1.1");
   EXPECT_FALSE(plugin->info().can_authorize);
 }
 

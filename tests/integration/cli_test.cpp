@@ -264,7 +264,7 @@ acme = ")" + plugin.string() + "\"\n");
   const std::string prefix = "herald: " + config.string() + ":7:8: " + plugin.string() + ": ";
   // Only the start and the advice are pinned: the supported range grows with each minor.
   ExpectConfigErrorThatEverywhere(
-      config, AllOf(StartsWith(prefix + "built for driver ABI 2.0, this herald supports ABI 1.0"),
+      config, AllOf(StartsWith(prefix + "built for driver ABI 2.0, this herald supports ABI 1.0 to 1.1"),
                     EndsWith("; rebuild the plugin against Herald SDK 1.x")));
 }
 
@@ -479,9 +479,9 @@ TEST_F(CliDrivers, ListsEveryPluginWithVersionAbiCapabilitiesAndPath) {
   EXPECT_THAT(Columns(lines[0]), ElementsAre("NAME", "VERSION", "ABI", "CAPABILITIES", "PATH"));
   // --plugin-dir comes first; within a directory, files in name order.
   EXPECT_THAT(Columns(lines[1]),
-              ElementsAre("recorder", "2.3.4", "1.0", "publish", recorder.string()));
-  EXPECT_THAT(Columns(lines[2]), ElementsAre("log", "1.0.0", "1.0", "publish", log.string()));
-  EXPECT_THAT(Columns(lines[3]), ElementsAre("null", "1.0.0", "1.0", "publish", null.string()));
+              ElementsAre("recorder", "2.3.4", "1.1", "publish", recorder.string()));
+  EXPECT_THAT(Columns(lines[2]), ElementsAre("log", "1.0.0", "1.1", "publish", log.string()));
+  EXPECT_THAT(Columns(lines[3]), ElementsAre("null", "1.0.0", "1.1", "publish", null.string()));
   // The copies hide the built-in log and null plugins, which is worth a note.
   const fs::path builtin = BuiltinPluginDir();
   EXPECT_THAT(split_lines(r.err),
@@ -504,15 +504,15 @@ TEST_F(CliDrivers, BrokenPluginIsSkippedWithOneLineAndTheOthersStillListed) {
   const auto lines = split_lines(r.out);
   ASSERT_THAT(lines, SizeIs(4)) << Describe(r);
   EXPECT_THAT(Columns(lines[1]),
-              ElementsAre("recorder", "2.3.4", "1.0", "publish", recorder.string()));
+              ElementsAre("recorder", "2.3.4", "1.1", "publish", recorder.string()));
   EXPECT_THAT(Columns(lines[2]),
-              ElementsAre("log", "1.0.0", "1.0", "publish", (builtin / "herald_log.so").string()));
-  EXPECT_THAT(Columns(lines[3]), ElementsAre("null", "1.0.0", "1.0", "publish",
+              ElementsAre("log", "1.0.0", "1.1", "publish", (builtin / "herald_log.so").string()));
+  EXPECT_THAT(Columns(lines[3]), ElementsAre("null", "1.0.0", "1.1", "publish",
                                              (builtin / "herald_null.so").string()));
   EXPECT_THAT(
       split_lines(r.err),
       ElementsAre(AllOf(StartsWith("herald: skipped " + wrong_major.string() +
-                                   ": built for driver ABI 2.0, this herald supports ABI 1.0"),
+                                   ": built for driver ABI 2.0, this herald supports ABI 1.0 to 1.1"),
                         HasSubstr("rebuild the plugin against Herald SDK 1.x")),
                   "herald: skipped " + junk.string() +
                       ": cannot be opened: not a shared library for this platform"));
@@ -624,7 +624,7 @@ class CliOptions : public CliTest {};
 TEST_F(CliOptions, VersionNamesTheDriverAbi) {
   const ProcessResult r = Herald({"--version"});
   ExpectExit(r, 0);
-  EXPECT_TRUE(std::regex_match(r.out, std::regex(R"(herald \d+\.\d+\.\d+ \(driver ABI 1\.0\)\n)")))
+  EXPECT_TRUE(std::regex_match(r.out, std::regex(R"(herald \d+\.\d+\.\d+ \(driver ABI 1\.1\)\n)")))
       << r.out;
   EXPECT_EQ(r.err, "");
 }

@@ -4,6 +4,7 @@
 #include <concepts>
 #include <forward_list>
 #include <initializer_list>
+#include <optional>
 #include <ranges>
 #include <span>
 #include <sstream>
@@ -128,6 +129,9 @@ class Broadcast {
 
   // The connection as a guard (Spiral: `instanceof GuardInterface`), or nullptr.
   virtual Guard* guard() noexcept { return nullptr; }
+
+  // Why the connection cannot publish right now, or nullopt when it can (`GET /healthz`).
+  virtual std::optional<std::string> health_problem() { return std::nullopt; }
 };
 
 // Spiral's GuardInterface.

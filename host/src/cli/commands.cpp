@@ -52,14 +52,16 @@ int drivers(PluginCatalog& catalog, std::ostream& out, std::ostream& err) {
     auto row = [&](const std::string& name, const std::string& version, const std::string& abi,
                    const std::string& caps, const std::string& path) {
       out << std::left << std::setw(int(name_width) + 2) << name
-          << std::setw(int(version_width) + 2) << version << std::setw(5) << abi << std::setw(19)
+          << std::setw(int(version_width) + 2) << version << std::setw(5) << abi << std::setw(26)
           << caps << path << "\n";
     };
     row("NAME", "VERSION", "ABI", "CAPABILITIES", "PATH");
     for (const auto& p : plugins) {
       const PluginInfo& info = p->info();
-      row(info.name, info.version, info.abi_string(),
-          info.can_authorize ? "publish,authorize" : "publish", info.path.string());
+      std::string caps = "publish";
+      if (info.can_authorize) caps += ",authorize";
+      if (info.can_report_health) caps += ",health";
+      row(info.name, info.version, info.abi_string(), caps, info.path.string());
     }
   }
   for (const auto& problem : catalog.problems())

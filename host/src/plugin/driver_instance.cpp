@@ -234,6 +234,13 @@ void DriverInstance::fail_publish(int status, const std::string& reason) const {
   throw DriverException(describe() + ": publish failed: " + reason, status);
 }
 
+std::optional<std::string> DriverInstance::health_problem() {
+  if (!plugin_->info().can_report_health) return std::nullopt;  // 1.0 plugin: always healthy
+  ErrorBuffer err;
+  if (plugin_->descriptor().health(instance_, &err.error) == HERALD_OK) return std::nullopt;
+  return err.message();
+}
+
 AuthorizationStatus DriverInstance::authorize(const AuthRequest& request) {
   if (!plugin_->info().can_authorize) return AuthorizationStatus(true, std::nullopt);
   std::vector<herald_header> headers;

@@ -29,6 +29,7 @@ class DriverInstance final : public Broadcast, public Guard {
   void publish(Texts topics, Texts messages) override;
   Guard* guard() noexcept override { return plugin_->info().can_authorize ? this : nullptr; }
   AuthorizationStatus authorize(const AuthRequest& request) override;
+  std::optional<std::string> health_problem() override;
 
   const Plugin& plugin() const noexcept { return *plugin_; }
   const std::string& connection_name() const noexcept { return context_.connection; }

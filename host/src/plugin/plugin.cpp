@@ -128,6 +128,7 @@ std::shared_ptr<Plugin> Plugin::load(const std::filesystem::path& path) {
   info.path = path;
   info.can_authorize = d.authorize != nullptr;
   info.can_validate = d.validate != nullptr;
+  info.can_report_health = d.health != nullptr;
   return plugin;
 }
 

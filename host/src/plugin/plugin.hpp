@@ -19,6 +19,7 @@ struct PluginInfo {
   std::filesystem::path path;
   bool can_authorize = false;
   bool can_validate = false;
+  bool can_report_health = false;  // ABI 1.1 `health`
 
   std::string abi_string() const;  // "1.0"
 };

@@ -28,6 +28,8 @@
  * Version history
  *   1.0  first stable ABI: probe, descriptor (create, destroy, publish, authorize, validate),
  *        host API (log, log_enabled, authorize_topic), auth result builder.
+ *   1.1  descriptor: optional `health` (for `GET /healthz`). 1.0 plugins load unchanged and
+ *        count as always healthy.
  */
 #ifndef HERALD_DRIVER_H
 #define HERALD_DRIVER_H
@@ -40,7 +42,7 @@ extern "C" {
 #endif
 
 #define HERALD_ABI_MAJOR 1
-#define HERALD_ABI_MINOR 0
+#define HERALD_ABI_MINOR 1
 /* Packed as (major << 16) | minor; the value returned by the probe. */
 #define HERALD_ABI_VERSION (((uint32_t)HERALD_ABI_MAJOR << 16) | (uint32_t)HERALD_ABI_MINOR)
 #define HERALD_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
@@ -218,7 +220,16 @@ typedef struct herald_driver_descriptor {
    * with `err` filled. */
   int (*validate)(const herald_config* config, herald_error* err);
 
-  /* ABI 1.1+ appends fields here. */
+  /* ---- ABI 1.1 ---- */
+
+  /* Optional (NULL, or absent from a 1.0 descriptor, means always healthy). Reports whether
+   * the instance can publish right now (peer reachable, server listening), for the host's
+   * `GET /healthz`. Must be cheap (a cached state or a ping with a short timeout) and must not
+   * publish. Returns HERALD_OK, or a negative status with `err` saying what is wrong. May be
+   * called concurrently with `publish` and `authorize`. */
+  int (*health)(void* instance, herald_error* err);
+
+  /* ABI 1.2+ appends fields here. */
 } herald_driver_descriptor;
 
 /* The two symbols every plugin exports (both required; use HERALD_DRIVER in driver.hpp or
@@ -231,7 +242,7 @@ typedef uint32_t (*herald_abi_probe_fn)(void);
 typedef const herald_driver_descriptor* (*herald_descriptor_fn)(void);
 
 /* Minimum descriptor size the host accepts: the ABI 1.0 layout, up to and including
- * `validate`. */
+ * `validate`. Fields after it (1.1+) are read only when the plugin's struct_size covers them. */
 #define HERALD_DESCRIPTOR_MIN_SIZE \
   (offsetof(herald_driver_descriptor, validate) + sizeof(void*))
 

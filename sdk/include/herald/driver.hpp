@@ -1,6 +1,7 @@
 // herald/driver.hpp - header-only C++ wrapper over the C ABI in driver.h (C++20).
 //
-// Write a class that derives from herald::sdk::Broadcast (and herald::sdk::Guard to authorize),
+// Write a class that derives from herald::sdk::Broadcast (and herald::sdk::Guard to authorize,
+// herald::sdk::HealthCheck to report health),
 // give it a constructor `(const herald::sdk::Host&, const herald::sdk::Config&)`, optionally a
 // `static void validate(const herald::sdk::Config&)`, and export it with one line:
 //
@@ -222,6 +223,14 @@ class Broadcast {
   virtual void publish(Texts topics, Texts messages) = 0;
 };
 
+// Implement as well to report health (ABI 1.1): throw (e.g. herald::sdk::Error) when the
+// connection cannot publish right now; return normally when it can. May be called concurrently.
+class HealthCheck {
+ public:
+  virtual ~HealthCheck() = default;
+  virtual void health() = 0;
+};
+
 // Implement as well to be a guard (Spiral's GuardInterface). May be called concurrently.
 class Guard {
  public:
@@ -309,6 +318,11 @@ int authorize(void* instance, const herald_request* request, herald_auth_result*
 }
 
 template <class T>
+int health(void* instance, herald_error* err) noexcept {
+  return guarded(err, [&] { static_cast<T*>(instance)->health(); });
+}
+
+template <class T>
 int validate(const herald_config* config, herald_error* err) noexcept {
   return guarded(err, [&] { T::validate(Config(config)); });
 }
@@ -327,6 +341,7 @@ constexpr herald_driver_descriptor make_descriptor(const char* name, const char*
   d.publish = &publish<T>;
   if constexpr (std::is_base_of_v<Guard, T>) d.authorize = &authorize<T>;
   if constexpr (requires(const Config& c) { T::validate(c); }) d.validate = &validate<T>;
+  if constexpr (std::is_base_of_v<HealthCheck, T>) d.health = &health<T>;
   return d;
 }
 
