@@ -19,6 +19,11 @@ struct AuthRequest {
 
   // First header with this name, compared case-insensitively (HTTP semantics).
   std::optional<std::string_view> header(std::string_view name) const;
+  // First query parameter with this name, percent-decoded ('+' is a space).
+  std::optional<std::string> query_param(std::string_view name) const;
+  // First field of an application/x-www-form-urlencoded body, decoded; nullopt for other
+  // content types.
+  std::optional<std::string> form_field(std::string_view name) const;
 };
 
 }  // namespace herald

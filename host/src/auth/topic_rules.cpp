@@ -1,9 +1,17 @@
 #include "auth/topic_rules.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <initializer_list>
+#include <optional>
 #include <utility>
 
+#include <boost/json.hpp>
+
+#include "auth/jwt.hpp"
 #include "core/errors.hpp"
 #include "core/text.hpp"
+#include "net/http_client.hpp"
 
 namespace herald {
 
@@ -72,6 +80,142 @@ TopicCallback make_header_rule(const TopicRuleConfig& config) {
   };
 }
 
+// ---- jwt = { secret = "...", claim = "sub", equals = "{uuid}", algorithms = [...],
+//             leeway_s = 0 } ----
+
+// A sub-table key of a rule, e.g. `jwt.secret`; nullptr when absent.
+const toml::node* option(const TopicRuleConfig& config, const toml::table& table,
+                         std::string_view rule, std::string_view key,
+                         toml::node_type expected) {
+  const toml::node* node = table.get(key);
+  if (node != nullptr && node->type() != expected)
+    fail(config, ": `" + std::string(rule) + "." + std::string(key) + "` must be " +
+                     std::string(type_name(expected)) + ", not " +
+                     std::string(type_name(node->type())));
+  return node;
+}
+
+void only_keys(const TopicRuleConfig& config, const toml::table& table, std::string_view rule,
+               std::initializer_list<std::string_view> keys) {
+  for (auto&& [key, node] : table) {
+    if (std::find(keys.begin(), keys.end(), key.str()) == keys.end()) {
+      std::string list;
+      for (auto k : keys) list += (list.empty() ? "" : ", ") + std::string(k);
+      fail(config, ": `" + std::string(rule) + "` has unknown key `" + printable(key.str()) +
+                       "` (expected " + list + ")");
+    }
+  }
+}
+
+// The token a client presents: `Authorization: Bearer`, else a `token` query or form field.
+std::optional<std::string> bearer_token(const AuthRequest& request) {
+  if (auto auth = request.header("Authorization")) {
+    constexpr std::string_view kScheme = "bearer ";
+    if (auth->size() > kScheme.size() && iequals(auth->substr(0, kScheme.size()), kScheme)) {
+      std::string_view token = auth->substr(kScheme.size());
+      while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+      return std::string(token);
+    }
+  }
+  if (auto token = request.query_param("token")) return token;
+  return request.form_field("token");
+}
+
+TopicCallback make_jwt_rule(const TopicRuleConfig& config) {
+  const toml::node* node = config.rule.get("jwt");
+  if (!node->is_table())
+    fail(config, ": `jwt` must be a table like { secret = \"...\" }, not " +
+                     std::string(type_name(node->type())));
+  const toml::table& jwt = *node->as_table();
+  only_keys(config, jwt, "jwt", {"secret", "claim", "equals", "algorithms", "leeway_s"});
+  JwtOptions options;
+  const toml::node* secret = option(config, jwt, "jwt", "secret", toml::node_type::string);
+  if (secret == nullptr || secret->as_string()->get().empty())
+    fail(config, ": `jwt.secret` is required and must not be empty");
+  options.secret = secret->as_string()->get();
+  if (const toml::node* algs = option(config, jwt, "jwt", "algorithms", toml::node_type::array)) {
+    options.algorithms.clear();
+    for (const toml::node& a : *algs->as_array()) {
+      const std::string* name = a.is_string() ? &a.as_string()->get() : nullptr;
+      if (name == nullptr || (*name != "HS256" && *name != "HS384" && *name != "HS512"))
+        fail(config, ": `jwt.algorithms` may hold only \"HS256\", \"HS384\" and \"HS512\"");
+      options.algorithms.push_back(*name);
+    }
+    if (options.algorithms.empty()) fail(config, ": `jwt.algorithms` must not be empty");
+  }
+  if (const toml::node* leeway = option(config, jwt, "jwt", "leeway_s", toml::node_type::integer)) {
+    if (leeway->as_integer()->get() < 0 || leeway->as_integer()->get() > 86400)
+      fail(config, ": `jwt.leeway_s` must be between 0 and 86400");
+    options.leeway = std::chrono::seconds(leeway->as_integer()->get());
+  }
+  const toml::node* claim = option(config, jwt, "jwt", "claim", toml::node_type::string);
+  const toml::node* equals = option(config, jwt, "jwt", "equals", toml::node_type::string);
+  if ((claim == nullptr) != (equals == nullptr))
+    fail(config, ": `jwt.claim` and `jwt.equals` go together");
+  std::string claim_name = claim != nullptr ? claim->as_string()->get() : std::string();
+  std::string expected = equals != nullptr ? equals->as_string()->get() : std::string();
+  return [options = std::move(options), claim_name = std::move(claim_name),
+          expected = std::move(expected)](const AuthRequest& request, const TopicMatch& match) {
+    const auto token = bearer_token(request);
+    if (!token || token->empty()) return false;
+    const JwtResult verified = verify_jwt(*token, options);
+    if (!verified) return false;
+    if (claim_name.empty()) return true;
+    const auto actual = claim_text(*verified.claims, claim_name);
+    return actual && constant_time_equals(*actual, substitute_params(expected, match));
+  };
+}
+
+// ---- webhook = "http://app/authorize" | { url = "...", timeout_ms = 2000 } ----
+
+TopicCallback make_webhook_rule(const TopicRuleConfig& config) {
+  const toml::node* node = config.rule.get("webhook");
+  HttpCall call;
+  call.timeout = std::chrono::milliseconds(2000);
+  if (node->is_string()) {
+    call.url = node->as_string()->get();
+  } else if (node->is_table()) {
+    const toml::table& hook = *node->as_table();
+    only_keys(config, hook, "webhook", {"url", "timeout_ms"});
+    if (const toml::node* url = option(config, hook, "webhook", "url", toml::node_type::string))
+      call.url = url->as_string()->get();
+    if (const toml::node* t =
+            option(config, hook, "webhook", "timeout_ms", toml::node_type::integer)) {
+      if (t->as_integer()->get() < 1 || t->as_integer()->get() > 60000)
+        fail(config, ": `webhook.timeout_ms` must be between 1 and 60000");
+      call.timeout = std::chrono::milliseconds(t->as_integer()->get());
+    }
+  } else {
+    fail(config, ": `webhook` must be a URL string or a table { url = ..., timeout_ms = ... }, not " +
+                     std::string(type_name(node->type())));
+  }
+  if (call.url.rfind("http://", 0) != 0 && call.url.rfind("https://", 0) != 0)
+    fail(config, ": `webhook` URL must start with http:// or https://");
+  call.connect_timeout = std::min(call.timeout, call.connect_timeout);
+  call.headers = {{"Content-Type", "application/json"}, {"User-Agent", "herald-webhook"}};
+  return [call = std::move(call)](const AuthRequest& request, const TopicMatch& match) {
+    // The app sees what it needs to decide: the topic, its parameters and the client's headers.
+    boost::json::object params, headers;
+    for (const auto& [name, value] : match.params) params[name] = value;
+    for (const auto& [name, value] : request.headers) {
+      const std::string key = ascii_lower(name);
+      if (auto* existing = headers.if_contains(key))
+        existing->get_string().append(std::string(", ") + value);
+      else
+        headers[key] = value;
+    }
+    HttpCall post = call;
+    post.body = boost::json::serialize(boost::json::object{
+        {"topic", match.topic}, {"params", std::move(params)}, {"headers", std::move(headers)}});
+    try {
+      const HttpAnswer answer = http_call(post);
+      return answer.status >= 200 && answer.status < 300;
+    } catch (const HttpClientError&) {
+      return false;  // unreachable or too slow: deny (the caller logs the decision)
+    }
+  };
+}
+
 // One rule kind: the key that selects it, the other keys it takes, and its factory. A new kind
 // (jwt, webhook) is one more row.
 struct RuleKind {
@@ -85,6 +229,8 @@ const std::vector<RuleKind>& rule_kinds() {
   static const std::vector<RuleKind> kinds = {
       {"allow", {}, "allow", &make_allow_rule},
       {"header", {"equals"}, "header + equals", &make_header_rule},
+      {"jwt", {}, "jwt", &make_jwt_rule},
+      {"webhook", {}, "webhook", &make_webhook_rule},
   };
   return kinds;
 }

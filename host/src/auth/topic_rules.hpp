@@ -21,6 +21,8 @@ struct TopicRuleConfig {
 // Compiles one rule table into a callback. Supported (ABI/config 1.0):
 //   { allow = true|false }
 //   { header = "NAME", equals = "value with {param}" }   (constant-time comparison)
+//   { jwt = { secret = "...", claim = "sub", equals = "{uuid}", algorithms = [..], leeway_s = 0 } }
+//   { webhook = "http://app/authorize" }  or  { webhook = { url = "...", timeout_ms = 2000 } }
 // Throws ConfigException ("file:line:col: ...") for an unknown or malformed rule.
 TopicCallback make_topic_rule(const TopicRuleConfig& config);
 

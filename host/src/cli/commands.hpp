@@ -20,6 +20,19 @@ struct PublishArgs {
 };
 
 int publish(Runtime& runtime, const PublishArgs& args, std::istream& in);
+
+// `publish --server URL`: the same, through a running `herald serve` (no config needed).
+struct RemoteArgs {
+  std::string server;                  // --server / HERALD_SERVER, e.g. http://127.0.0.1:8080
+  std::optional<std::string> api_key;  // --api-key / HERALD_API_KEY
+};
+int publish_remote(const PublishArgs& args, const RemoteArgs& remote, std::istream& in,
+                   std::ostream& err);
+
+struct ServeArgs {
+  std::optional<std::string> listen;  // --listen, overrides [server] listen
+};
+int serve(Runtime& runtime, const ServeArgs& args);
 // Lists `catalog`'s plugins; works without a config file.
 int drivers(PluginCatalog& catalog, std::ostream& out, std::ostream& err);
 // Usage errors of `publish` found before any config is read (throws InvalidArgumentException).

@@ -25,6 +25,7 @@ namespace {
 constexpr const char* kUsage = R"(Usage: herald [OPTIONS] COMMAND [ARGS]
 
 Commands:
+  serve [--listen HOST:PORT]               serve the HTTP API (publish, authorize, health, metrics)
   publish [-c CONN] TOPIC... [-m MSG]...   publish messages (one per stdin line without -m)
   drivers                                  list the driver plugins found
   check                                    validate the config and every plugin it names
@@ -50,12 +51,19 @@ int run(int argc, char** argv) {
   publish_options.add_options()("connection,c", po::value<std::string>()->value_name("CONN"),
                                 "connection name (default: the config's default)")(
       "message,m", po::value<std::vector<std::string>>()->value_name("MSG")->composing(),
-      "a message (repeatable)");
+      "a message (repeatable)")(
+      "server", po::value<std::string>()->value_name("URL"),
+      "post to a running `herald serve` instead (default: $HERALD_SERVER)")(
+      "api-key", po::value<std::string>()->value_name("KEY"),
+      "API key for --server (default: $HERALD_API_KEY)");
+  po::options_description serve_options("serve options");
+  serve_options.add_options()("listen", po::value<std::string>()->value_name("HOST:PORT"),
+                              "listen here instead of [server] listen");
   po::options_description hidden;
   hidden.add_options()("command", po::value<std::string>())("args",
                                                             po::value<std::vector<std::string>>());
   po::options_description all;
-  all.add(global).add(publish_options).add(hidden);
+  all.add(global).add(publish_options).add(serve_options).add(hidden);
   po::positional_options_description positional;
   positional.add("command", 1).add("args", -1);
 
@@ -64,7 +72,7 @@ int run(int argc, char** argv) {
   po::notify(vm);
 
   if (vm.count("help")) {
-    std::cout << kUsage << global << "\n" << publish_options;
+    std::cout << kUsage << global << "\n" << publish_options << "\n" << serve_options;
     return cli::kOk;
   }
   if (vm.count("version")) {
@@ -79,10 +87,13 @@ int run(int argc, char** argv) {
   const std::string command = vm["command"].as<std::string>();
   const auto args =
       vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
-  if (command != "publish" && command != "drivers" && command != "check")
+  if (command != "publish" && command != "drivers" && command != "check" && command != "serve")
     throw po::error("unknown command `" + command + "`");
-  if (command != "publish" && (vm.count("connection") || vm.count("message")))
-    throw po::error("-c/--connection and -m/--message are options of `publish`");
+  if (command != "publish" && (vm.count("connection") || vm.count("message") ||
+                               vm.count("server") || vm.count("api-key")))
+    throw po::error("-c/--connection, -m/--message, --server and --api-key are options of `publish`");
+  if (command != "serve" && vm.count("listen"))
+    throw po::error("--listen is an option of `serve`");
   if (command != "publish" && !args.empty())
     throw po::error("`" + command + "` takes no arguments, got `" + args.front() + "`");
 
@@ -99,6 +110,11 @@ int run(int argc, char** argv) {
     publish.topics = args;
     if (vm.count("message")) publish.messages = vm["message"].as<std::vector<std::string>>();
     cli::check_publish_args(publish);  // usage errors before the config is even looked for
+    cli::RemoteArgs remote;
+    remote.server = vm.count("server") ? vm["server"].as<std::string>() : env("HERALD_SERVER").value_or("");
+    remote.api_key = vm.count("api-key") ? std::optional(vm["api-key"].as<std::string>())
+                                         : env("HERALD_API_KEY");
+    if (!remote.server.empty()) return cli::publish_remote(publish, remote, std::cin, std::cerr);
   }
 
   std::vector<std::filesystem::path> plugin_dirs;
@@ -123,6 +139,11 @@ int run(int argc, char** argv) {
 
   if (command == "drivers") return cli::drivers(runtime.catalog(), std::cout, std::cerr);
   if (command == "check") return cli::check(runtime, std::cout, std::cerr);
+  if (command == "serve") {
+    cli::ServeArgs serve;
+    if (vm.count("listen")) serve.listen = vm["listen"].as<std::string>();
+    return cli::serve(runtime, serve);
+  }
   return cli::publish(runtime, publish, std::cin);
 }
 

@@ -37,6 +37,7 @@ class Runtime {
   PluginDriverFactory& factory() noexcept { return *factory_; }
   const BroadcastConfig& config() const noexcept { return *config_; }
   spdlog::logger& logger() noexcept { return *logger_; }
+  const std::shared_ptr<spdlog::logger>& shared_logger() const noexcept { return logger_; }
 
   // Validates without publishing (`herald check`): the default connection resolves, and every
   // connection's driver names a loadable plugin that accepts its settings. Returns one line

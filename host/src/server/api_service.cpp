@@ -1,0 +1,319 @@
+#include "server/api_service.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include <boost/json.hpp>
+
+#include "auth/topic_rules.hpp"
+#include "core/errors.hpp"
+#include "core/text.hpp"
+
+namespace herald {
+namespace {
+
+namespace http = boost::beast::http;
+
+constexpr std::string_view kPublishPath = "/api/publish";
+constexpr std::string_view kHealthPath = "/healthz";
+constexpr std::string_view kMetricsPath = "/metrics";
+
+std::string_view path_of(const HttpRequest& request) {
+  const std::string_view target = request.target();
+  return target.substr(0, target.find('?'));
+}
+
+HttpResponse json_reply(const HttpRequest& request, int status, const boost::json::value& body) {
+  HttpResponse res(static_cast<http::status>(status), request.version());
+  res.set(http::field::content_type, "application/json");
+  res.body() = boost::json::serialize(body) + "\n";
+  return res;
+}
+
+HttpResponse method_not_allowed(const HttpRequest& request, std::string_view allow) {
+  HttpResponse res = json_error(request.version(), 405,
+                                std::string(request.method_string()) + " is not allowed on " +
+                                    std::string(path_of(request)) + " (use " + std::string(allow) +
+                                    ")");
+  res.set(http::field::allow, allow);
+  return res;
+}
+
+// Strings as they are, anything else as compact JSON: what a driver receives.
+std::string message_text(const boost::json::value& v) {
+  if (v.is_string()) return std::string(v.get_string());
+  return boost::json::serialize(v);
+}
+
+[[noreturn]] void bad(const std::string& why) { throw InvalidArgumentException(why); }
+
+std::vector<std::string> topic_list(const boost::json::object& body) {
+  const boost::json::value* one = body.if_contains("topic");
+  const boost::json::value* many = body.if_contains("topics");
+  if (one != nullptr && many != nullptr) bad("give either `topic` or `topics`, not both");
+  std::vector<std::string> topics;
+  if (one != nullptr) {
+    if (!one->is_string()) bad("`topic` must be a string");
+    topics.emplace_back(one->get_string());
+  } else if (many != nullptr) {
+    if (!many->is_array()) bad("`topics` must be an array of strings");
+    for (const auto& t : many->get_array()) {
+      if (!t.is_string()) bad("`topics` must be an array of strings");
+      topics.emplace_back(t.get_string());
+    }
+  } else {
+    bad("`topic` or `topics` is required");
+  }
+  if (topics.empty()) bad("`topics` must not be empty");
+  for (const auto& t : topics)
+    if (t.empty()) bad("a topic must not be an empty string");
+  return topics;
+}
+
+std::vector<std::string> message_list(const boost::json::object& body) {
+  const boost::json::value* one = body.if_contains("message");
+  const boost::json::value* many = body.if_contains("messages");
+  if (one != nullptr && many != nullptr) bad("give either `message` or `messages`, not both");
+  std::vector<std::string> messages;
+  if (one != nullptr) {
+    messages.push_back(message_text(*one));
+  } else if (many != nullptr) {
+    if (!many->is_array()) bad("`messages` must be an array");
+    for (const auto& m : many->get_array()) messages.push_back(message_text(m));
+  } else {
+    bad("`message` or `messages` is required");
+  }
+  return messages;
+}
+
+}  // namespace
+
+PublishCommand parse_publish_body(std::string_view body) {
+  boost::system::error_code ec;
+  boost::json::parse_options options;
+  options.max_depth = 64;
+  boost::json::value parsed = boost::json::parse(body, ec, {}, options);
+  if (ec) bad("body is not valid JSON: " + ec.message());
+  if (!parsed.is_object()) bad("body must be a JSON object");
+  const boost::json::object& o = parsed.get_object();
+  for (const auto& [key, value] : o) {
+    if (key != "topic" && key != "topics" && key != "message" && key != "messages" &&
+        key != "connection")
+      bad("unknown field `" + printable(key) +
+          "` (expected topic/topics, message/messages, connection)");
+  }
+  PublishCommand command;
+  command.topics = topic_list(o);
+  command.messages = message_list(o);
+  if (const boost::json::value* c = o.if_contains("connection")) {
+    if (!c->is_string()) bad("`connection` must be a string");
+    command.connection = std::string(c->get_string());
+  }
+  return command;
+}
+
+ApiService::ApiService(BroadcastManager& manager, const ServerConfig& config,
+                       std::optional<std::string> authorize_path,
+                       std::shared_ptr<spdlog::logger> logger, Metrics& metrics)
+    : manager_(manager),
+      config_(config),
+      authorize_path_(std::move(authorize_path)),
+      logger_(std::move(logger)),
+      metrics_(metrics) {}
+
+bool ApiService::may_block(const HttpRequest& request) const {
+  const std::string_view path = path_of(request);
+  return path == kPublishPath || path == kHealthPath ||
+         (authorize_path_ && path == *authorize_path_);
+}
+
+HttpResponse ApiService::handle(const HttpRequest& request, const std::string& remote) {
+  const std::string_view path = path_of(request);
+  // Spiral's middleware sits in front of everything: an exact path match, any method.
+  if (authorize_path_ && path == *authorize_path_) return authorize(request, remote);
+  if (path == kPublishPath) {
+    if (request.method() != http::verb::post) return method_not_allowed(request, "POST");
+    return publish(request);
+  }
+  if (path == kHealthPath || path == kMetricsPath) {
+    if (request.method() != http::verb::get && request.method() != http::verb::head)
+      return method_not_allowed(request, "GET, HEAD");
+    HttpResponse res = path == kHealthPath ? health(request) : metrics(request);
+    if (request.method() == http::verb::head) {
+      res.content_length(res.body().size());
+      res.body().clear();
+    }
+    return res;
+  }
+  return json_error(request.version(), 404, "no such endpoint: " + printable(path));
+}
+
+bool ApiService::api_key_accepted(const HttpRequest& request) const {
+  std::string_view presented;
+  if (auto it = request.find(http::field::authorization); it != request.end()) {
+    const std::string_view value = it->value();
+    constexpr std::string_view kBearer = "bearer ";
+    if (value.size() > kBearer.size() && iequals(value.substr(0, kBearer.size()), kBearer))
+      presented = value.substr(kBearer.size());
+  }
+  if (presented.empty())
+    if (auto it = request.find("X-API-Key"); it != request.end()) presented = it->value();
+  if (presented.empty()) return false;
+  // Every key is compared in full, so timing tells nothing about which one (nearly) matched.
+  bool accepted = false;
+  for (const auto& key : config_.api_keys) accepted |= constant_time_equals(presented, key);
+  return accepted;
+}
+
+HttpResponse ApiService::publish(const HttpRequest& request) {
+  if (config_.api_keys.empty() && !config_.insecure_no_api_key)
+    return json_error(request.version(), 403,
+                      "the publish API is disabled: set [server] api_key (or insecure_no_api_key "
+                      "= true for a trusted network)");
+  if (!config_.api_keys.empty() && !api_key_accepted(request)) {
+    HttpResponse res = json_error(request.version(), 401,
+                                  "missing or wrong API key (send Authorization: Bearer <key> "
+                                  "or X-API-Key)");
+    res.set(http::field::www_authenticate, "Bearer realm=\"herald\"");
+    return res;
+  }
+  PublishCommand command;
+  try {
+    command = parse_publish_body(request.body());
+  } catch (const InvalidArgumentException& e) {
+    return json_error(request.version(), 400, e.what());
+  }
+
+  std::string resolved;
+  std::shared_ptr<Broadcast> connection;
+  try {
+    resolved = manager_.resolve(command.connection);
+    const auto names = manager_.config().connection_names();
+    if (std::find(names.begin(), names.end(), resolved) == names.end())
+      return json_error(request.version(), 404,
+                        "Config for connection `" + printable(resolved) + "` is not defined.");
+    connection = manager_.connection(command.connection);
+  } catch (const ConfigException& e) {
+    return json_error(request.version(), 404, e.what());
+  } catch (const DriverException& e) {
+    return json_error(request.version(), 502, e.what());
+  }
+
+  std::vector<std::string_view> topics(command.topics.begin(), command.topics.end());
+  std::vector<std::string_view> messages(command.messages.begin(), command.messages.end());
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    connection->publish(Texts(topics), Texts(messages));
+  } catch (const DriverException& e) {
+    metrics_.publish(resolved, std::chrono::steady_clock::now() - started, false, messages.size());
+    logger_->warn("{}", e.what());
+    return json_error(request.version(), 502, e.what());
+  } catch (const InvalidArgumentException& e) {
+    metrics_.publish(resolved, std::chrono::steady_clock::now() - started, false, messages.size());
+    return json_error(request.version(), 400, e.what());
+  }
+  metrics_.publish(resolved, std::chrono::steady_clock::now() - started, true, messages.size());
+  return json_reply(request, 200, boost::json::object{{"published", messages.size()}});
+}
+
+std::optional<std::string> ApiService::allowed_origin(const HttpRequest& request) const {
+  const auto it = request.find(http::field::origin);
+  if (it == request.end() || config_.cors_origins.empty()) return std::nullopt;
+  const std::string origin(it->value());
+  for (const auto& allowed : config_.cors_origins)
+    if (allowed == "*" || allowed == origin) return origin;
+  return std::nullopt;
+}
+
+HttpResponse ApiService::authorize(const HttpRequest& request, const std::string& remote) {
+  const auto origin = allowed_origin(request);
+  auto with_cors = [&](HttpResponse res) {
+    if (origin) {
+      res.set(http::field::access_control_allow_origin, *origin);
+      res.set(http::field::access_control_allow_credentials, "true");
+      res.set(http::field::vary, "Origin");
+    }
+    return res;
+  };
+  // A CORS preflight from an allowed origin is answered here; the guard sees real requests.
+  if (origin && request.method() == http::verb::options &&
+      request.find(http::field::access_control_request_method) != request.end()) {
+    HttpResponse res(http::status::no_content, request.version());
+    res.set(http::field::access_control_allow_methods, "GET, POST, OPTIONS");
+    if (auto h = request.find(http::field::access_control_request_headers); h != request.end())
+      res.set(http::field::access_control_allow_headers, h->value());
+    res.set(http::field::access_control_max_age, "600");
+    return with_cors(std::move(res));
+  }
+
+  AuthRequest auth;
+  auth.method = std::string(request.method_string());
+  const std::string_view target = request.target();
+  const size_t q = target.find('?');
+  auth.path = std::string(target.substr(0, q));
+  auth.query = q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1));
+  for (const auto& field : request) auth.headers.emplace_back(field.name_string(), field.value());
+  auth.body = request.body();
+  auth.remote_address = remote;
+
+  std::optional<AuthorizationStatus> status;
+  try {
+    std::shared_ptr<Broadcast> broadcast = manager_.connection();
+    Guard* guard = broadcast->guard();
+    status = guard != nullptr ? guard->authorize(auth) : AuthorizationStatus(true, std::nullopt);
+  } catch (const std::exception& e) {
+    logger_->warn("authorize: {}", e.what());
+    status = AuthorizationStatus(false, std::nullopt);
+  }
+
+  // Herald's form of Spiral's `Authorized` event: every decision is logged and counted.
+  const char* decision = status->has_response() ? "response" : status->success() ? "allow" : "deny";
+  metrics_.authorization(decision);
+  if (logger_->should_log(spdlog::level::debug)) {
+    std::string topics;
+    if (status->topics())
+      for (const auto& t : *status->topics()) topics += (topics.empty() ? "" : ", ") + t;
+    logger_->debug("authorized: decision={} success={} topics=[{}] remote={} method={} path={}",
+                   decision, status->success(), printable(topics), remote, auth.method,
+                   printable(auth.path));
+  }
+
+  if (const auto& custom = status->response()) {
+    HttpResponse res(static_cast<http::status>(custom->status), request.version());
+    for (const auto& [name, value] : custom->headers) res.insert(name, value);
+    res.body() = custom->body;
+    return with_cors(std::move(res));
+  }
+  HttpResponse res(status->success() ? http::status::ok : http::status::forbidden,
+                   request.version());
+  return with_cors(std::move(res));
+}
+
+HttpResponse ApiService::health(const HttpRequest& request) {
+  boost::json::object connections;
+  bool healthy = true;
+  for (const auto& name : manager_.config().connection_names()) {
+    std::optional<std::string> problem;
+    try {
+      problem = manager_.connection(name)->health_problem();
+    } catch (const std::exception& e) {
+      problem = e.what();
+    }
+    healthy = healthy && !problem;
+    boost::json::object entry{{"status", problem ? "down" : "up"}};
+    if (problem) entry["error"] = *problem;
+    connections[name] = std::move(entry);
+  }
+  return json_reply(request, healthy ? 200 : 503,
+                    boost::json::object{{"status", healthy ? "ok" : "unavailable"},
+                                        {"connections", std::move(connections)}});
+}
+
+HttpResponse ApiService::metrics(const HttpRequest& request) {
+  HttpResponse res(http::status::ok, request.version());
+  res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  res.body() = metrics_.render();
+  return res;
+}
+
+}  // namespace herald

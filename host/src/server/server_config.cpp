@@ -1,0 +1,161 @@
+#include "server/server_config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <array>
+
+#include <boost/asio/ip/address.hpp>
+
+#include "core/errors.hpp"
+#include "core/text.hpp"
+
+namespace herald {
+
+std::string ListenAddress::str() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+ListenAddress parse_listen_address(std::string_view text, const std::string& what) {
+  auto fail = [&](const std::string& why) -> ListenAddress {
+    throw ConfigException(what + " `" + printable(text) + "` " + why +
+                          " (expected HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080)");
+  };
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return fail("has no port");
+  std::string_view host = text.substr(0, colon);
+  const std::string_view port_text = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  else if (host.find(':') != std::string_view::npos)
+    return fail("needs brackets around an IPv6 address");
+  ListenAddress out;
+  out.host = host.empty() ? "0.0.0.0" : std::string(host);
+  if (out.host == "localhost") out.host = "127.0.0.1";
+  boost::system::error_code ec;
+  (void)boost::asio::ip::make_address(out.host, ec);
+  if (ec) return fail("is not an IP address and port");
+  unsigned port = 0;
+  const auto [end, err] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (err != std::errc() || end != port_text.data() + port_text.size() || port > 65535)
+    return fail("has a bad port");
+  out.port = static_cast<std::uint16_t>(port);
+  return out;
+}
+
+namespace {
+
+class Reader {
+ public:
+  Reader(const BroadcastConfig& config, const toml::table& table)
+      : config_(config), table_(table) {}
+
+  [[noreturn]] void fail(const toml::node& node, const std::string& what) const {
+    throw ConfigException(config_.position_of(node).prefix(what));
+  }
+
+  const toml::node* get(std::string_view key, toml::node_type type, std::string_view type_text) const {
+    const toml::node* node = table_.get(key);
+    if (node != nullptr && node->type() != type)
+      fail(*node, "`server." + std::string(key) + "` must be " + std::string(type_text));
+    return node;
+  }
+
+  template <class T>
+  void integer(std::string_view key, T& out, std::int64_t min, std::int64_t max) const {
+    const toml::node* node = get(key, toml::node_type::integer, "an integer");
+    if (node == nullptr) return;
+    const std::int64_t v = node->as_integer()->get();
+    if (v < min || v > max)
+      fail(*node, "`server." + std::string(key) + "` must be between " + std::to_string(min) +
+                      " and " + std::to_string(max));
+    out = static_cast<T>(v);
+  }
+  void millis(std::string_view key, std::chrono::milliseconds& out, std::int64_t max) const {
+    std::int64_t v = out.count();
+    integer(key, v, 1, max);
+    out = std::chrono::milliseconds(v);
+  }
+  void boolean(std::string_view key, bool& out) const {
+    if (const toml::node* node = get(key, toml::node_type::boolean, "a boolean"))
+      out = node->as_boolean()->get();
+  }
+  // A string or an array of strings.
+  void strings(std::string_view key, std::vector<std::string>& out) const {
+    const toml::node* node = table_.get(key);
+    if (node == nullptr) return;
+    if (const auto* s = node->as_string()) {
+      out.push_back(s->get());
+      return;
+    }
+    const auto* array = node->as_array();
+    if (array == nullptr)
+      fail(*node, "`server." + std::string(key) + "` must be a string or an array of strings");
+    for (const toml::node& item : *array) {
+      if (!item.is_string())
+        fail(item, "`server." + std::string(key) + "` must hold only strings");
+      out.push_back(item.as_string()->get());
+    }
+  }
+
+ private:
+  const BroadcastConfig& config_;
+  const toml::table& table_;
+};
+
+constexpr std::array<std::string_view, 12> kKeys = {
+    "listen",        "io_threads",    "worker_threads",   "api_key",
+    "insecure_no_api_key", "body_limit", "header_limit", "request_timeout_ms",
+    "shutdown_timeout_ms", "cors_origins", "access_log",  "log_format"};
+
+}  // namespace
+
+ServerConfig parse_server_config(const BroadcastConfig& config) {
+  ServerConfig out;
+  const toml::node* node = config.document().get("server");
+  if (node == nullptr) return out;
+  const toml::table* table = node->as_table();
+  if (table == nullptr)
+    throw ConfigException(config.position_of(*node).prefix("`server` must be a table"));
+  Reader read(config, *table);
+  for (auto&& [key, value] : *table) {
+    if (std::find(kKeys.begin(), kKeys.end(), key.str()) == kKeys.end()) {
+      std::string list;
+      for (auto k : kKeys) list += (list.empty() ? "" : ", ") + std::string(k);
+      read.fail(value, "unknown key `server." + printable(key.str()) + "` (expected one of " +
+                           list + ")");
+    }
+  }
+  if (const toml::node* listen = read.get("listen", toml::node_type::string, "a string")) {
+    try {
+      out.listen = parse_listen_address(listen->as_string()->get(), "`server.listen`");
+    } catch (const ConfigException& e) {
+      read.fail(*listen, e.what());
+    }
+  }
+  read.integer("io_threads", out.io_threads, 0, 256);
+  read.integer("worker_threads", out.worker_threads, 0, 1024);
+  read.strings("api_key", out.api_keys);
+  // `${HERALD_API_KEY:-}` left unset yields "": an empty key never opens the API.
+  out.api_keys.erase(std::remove(out.api_keys.begin(), out.api_keys.end(), std::string()),
+                     out.api_keys.end());
+  read.boolean("insecure_no_api_key", out.insecure_no_api_key);
+  read.integer("body_limit", out.body_limit, 1024, std::int64_t{1} << 30);
+  read.integer("header_limit", out.header_limit, 1024, 1024 * 1024);
+  read.millis("request_timeout_ms", out.request_timeout, 3600 * 1000);
+  read.millis("shutdown_timeout_ms", out.shutdown_timeout, 3600 * 1000);
+  read.strings("cors_origins", out.cors_origins);
+  read.boolean("access_log", out.access_log);
+  if (const toml::node* f = read.get("log_format", toml::node_type::string, "a string")) {
+    const std::string& v = f->as_string()->get();
+    if (v == "text")
+      out.log_format = LogFormat::text;
+    else if (v == "json")
+      out.log_format = LogFormat::json;
+    else
+      read.fail(*f, "`server.log_format` must be \"text\" or \"json\"");
+  }
+  return out;
+}
+
+}  // namespace herald

@@ -1,0 +1,45 @@
+// The `[server]` table of broadcasting.toml: what `herald serve` listens on and its limits.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/broadcast_config.hpp"
+
+namespace herald {
+
+struct ListenAddress {
+  std::string host = "127.0.0.1";  // an IPv4 or IPv6 literal ("::1", "0.0.0.0")
+  std::uint16_t port = 8080;       // 0 = any free port
+  std::string str() const;         // "127.0.0.1:8080", "[::1]:8080"
+};
+
+// "HOST:PORT", "[V6]:PORT" or ":PORT" (all interfaces); throws ConfigException naming `what`.
+ListenAddress parse_listen_address(std::string_view text, const std::string& what);
+
+enum class LogFormat { text, json };
+
+struct ServerConfig {
+  ListenAddress listen;
+  unsigned io_threads = 0;      // 0 = one per core
+  unsigned worker_threads = 4;  // run publish/authorize/health off the I/O threads; 0 = inline
+  std::vector<std::string> api_keys;  // any of them opens the publish API
+  bool insecure_no_api_key = false;   // no key configured and this false: the API is refused
+  std::size_t body_limit = 1024 * 1024;     // bytes; larger bodies get 413
+  std::size_t header_limit = 16 * 1024;     // bytes; larger headers get 431
+  std::chrono::milliseconds request_timeout{10000};   // a whole request, and keep-alive idle
+  std::chrono::milliseconds shutdown_timeout{10000};  // in-flight requests on SIGTERM
+  std::vector<std::string> cors_origins;  // for the authorize path; "*" = any origin
+  bool access_log = true;                 // one info line per request
+  LogFormat log_format = LogFormat::text;
+};
+
+// Reads `[server]` (every key optional). Throws ConfigException "file:line:col: ..." for a
+// wrong type, an unknown key or an out-of-range value.
+ServerConfig parse_server_config(const BroadcastConfig& config);
+
+}  // namespace herald
