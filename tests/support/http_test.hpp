@@ -111,12 +111,17 @@ class TestHttpServer {
   ~TestHttpServer() {
     stopping_ = true;
     boost::system::error_code ignored;
+    {
+      // Closing the acceptor does not wake a blocking accept(); a connection to it does.
+      boost::asio::ip::tcp::socket wake(io_);
+      wake.connect({boost::asio::ip::address_v4::loopback(), port_}, ignored);
+      if (accept_thread_.joinable()) accept_thread_.join();
+    }
     acceptor_.close(ignored);
     {
       std::lock_guard lock(mutex_);
       for (auto& socket : sockets_) socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
     }
-    if (accept_thread_.joinable()) accept_thread_.join();
     for (auto& t : connection_threads_) t.join();
   }
   TestHttpServer(const TestHttpServer&) = delete;
@@ -142,10 +147,8 @@ class TestHttpServer {
       boost::system::error_code ec;
       boost::asio::ip::tcp::socket socket(io_);
       acceptor_.accept(socket, ec);
-      if (ec) {
-        if (stopping_) return;
-        continue;
-      }
+      if (stopping_) return;
+      if (ec) continue;
       ++connections_;
       std::lock_guard lock(mutex_);
       sockets_.push_back(std::move(socket));
@@ -182,7 +185,9 @@ class TestHttpServer {
       http::response<http::string_body> res(static_cast<http::status>(response.status), 11);
       res.set(http::field::content_type, response.content_type);
       for (const auto& [name, value] : response.headers) res.set(name, value);
-      res.body() = std::move(response.body);
+      // 1xx, 204 and 304 carry no body (Beast refuses one).
+      if (response.status >= 200 && response.status != 204 && response.status != 304)
+        res.body() = std::move(response.body);
       res.keep_alive(req.keep_alive());
       res.prepare_payload();
       http::write(socket, res, ec);

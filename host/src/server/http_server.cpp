@@ -217,6 +217,7 @@ void HttpServer::start() {
   port_ = acceptor_.local_endpoint().port();
   if (config_.worker_threads > 0)
     workers_ = std::make_unique<asio::thread_pool>(config_.worker_threads);
+  work_.emplace(io_.get_executor());
   accept();
   unsigned threads = config_.io_threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
@@ -273,6 +274,7 @@ void HttpServer::stop() {
       logger_->warn("shutdown: {} connection(s) still busy after {} ms, closing them",
                     live_sessions_, config_.shutdown_timeout.count());
   }
+  work_.reset();
   io_.stop();
   for (auto& t : threads_) t.join();
   threads_.clear();

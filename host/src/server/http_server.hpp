@@ -10,10 +10,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -77,6 +79,8 @@ class HttpServer {
   std::size_t live_sessions_ = 0;  // guarded by sessions_mutex_
 
   boost::asio::io_context io_;
+  // Keeps the I/O threads running while a request is only on the worker pool (no I/O pending).
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::unique_ptr<boost::asio::thread_pool> workers_;  // null: handlers run inline
   std::vector<std::thread> threads_;
