@@ -13,9 +13,10 @@ struct SourcePosition {
 
   // "file:line:col", "file:line" or "file"; empty when nothing is known.
   std::string str() const {
+    // append, not operator+: GCC 12's -Wrestrict misfires on `":" + std::to_string(..)` at -O3.
     std::string s = file;
-    if (line != 0) s += ":" + std::to_string(line);
-    if (line != 0 && column != 0) s += ":" + std::to_string(column);
+    if (line != 0) s.append(1, ':').append(std::to_string(line));
+    if (line != 0 && column != 0) s.append(1, ':').append(std::to_string(column));
     return s;
   }
   // The message prefixed with "file:line:col: " when a position is known.

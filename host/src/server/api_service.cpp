@@ -119,7 +119,9 @@ ApiService::ApiService(BroadcastManager& manager, const ServerConfig& config,
       config_(config),
       authorize_path_(std::move(authorize_path)),
       logger_(std::move(logger)),
-      metrics_(metrics) {}
+      metrics_(metrics) {
+  for (auto& name : manager_.config().connection_names()) connections_.insert(std::move(name));
+}
 
 bool ApiService::may_block(const HttpRequest& request) const {
   const std::string_view path = path_of(request);
@@ -188,8 +190,7 @@ HttpResponse ApiService::publish(const HttpRequest& request) {
   std::shared_ptr<Broadcast> connection;
   try {
     resolved = manager_.resolve(command.connection);
-    const auto names = manager_.config().connection_names();
-    if (std::find(names.begin(), names.end(), resolved) == names.end())
+    if (!connections_.contains(resolved))
       return json_error(request.version(), 404,
                         "Config for connection `" + printable(resolved) + "` is not defined.");
     connection = manager_.connection(command.connection);

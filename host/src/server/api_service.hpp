@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,7 @@ class ApiService final : public HttpService {
   std::optional<std::string> allowed_origin(const HttpRequest& request) const;
 
   BroadcastManager& manager_;
+  std::set<std::string, std::less<>> connections_;  // configured names (the config is immutable)
   ServerConfig config_;
   std::optional<std::string> authorize_path_;
   std::shared_ptr<spdlog::logger> logger_;
