@@ -1,17 +1,31 @@
 #include "config/config_locator.hpp"
 
+#include <algorithm>
+
 #include "core/errors.hpp"
 #include "plugin/plugin_catalog.hpp"
 
 namespace herald {
 
+std::filesystem::path installed_config_file() {
+  const std::filesystem::path relative =
+      std::filesystem::path(HERALD_CONFIG_INSTALL_DIR) / "broadcasting.toml";
+  auto beside = path_next_to_executable(relative);  // <prefix>/etc/herald/broadcasting.toml
+  // The prefix /usr keeps its config in /etc (GNU sysconfdir rule), and so do the install
+  // rules and the .deb (packaging/install-layout.cmake.in).
+  if (!beside.empty() && beside == std::filesystem::path("/usr") / relative)
+    return std::filesystem::path("/") / relative;
+  return beside;
+}
+
 std::vector<std::filesystem::path> default_config_candidates() {
   std::vector<std::filesystem::path> out{"config/broadcasting.toml"};
-  if (auto installed = path_next_to_executable(std::filesystem::path(HERALD_CONFIG_INSTALL_DIR) /
-                                               "broadcasting.toml");
-      !installed.empty())
-    out.push_back(installed);
-  out.emplace_back("/etc/herald/broadcasting.toml");
+  auto add = [&out](std::filesystem::path p) {
+    if (!p.empty() && std::find(out.begin(), out.end(), p) == out.end())
+      out.push_back(std::move(p));
+  };
+  add(installed_config_file());
+  add("/etc/herald/broadcasting.toml");
   return out;
 }
 

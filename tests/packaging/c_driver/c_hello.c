@@ -1,0 +1,51 @@
+/* A driver in plain C99 against the installed SDK (herald/driver.h only): each message is
+ * logged through the host as "c-hello: <topics> <message>". The packaging tests build it
+ * with the CMake package from a C-only project, and with pkg-config and cc. */
+#include <herald/driver.h>
+
+#include <stdio.h>
+
+static int hello_create(const herald_host_api* host, const herald_config* config,
+                        void** out_instance, herald_error* err) {
+  (void)config;
+  (void)err;
+  *out_instance = (void*)host; /* the host API stays valid until destroy */
+  return HERALD_OK;
+}
+
+static void hello_destroy(void* instance) { (void)instance; }
+
+static int hello_publish(void* instance, const herald_str* topics, size_t n_topics,
+                         const herald_str* messages, size_t n_messages, herald_error* err) {
+  const herald_host_api* host = (const herald_host_api*)instance;
+  size_t m;
+  (void)err;
+  for (m = 0; m < n_messages; ++m) {
+    char line[512];
+    int n = snprintf(line, sizeof line, "c-hello: %.*s%s %.*s", (int)topics[0].size, topics[0].data,
+                     n_topics > 1 ? ",..." : "", (int)messages[m].size, messages[m].data);
+    herald_str text;
+    if (n < 0) return HERALD_E_FAILED;
+    text.data = line;
+    text.size = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+    host->log(host->ctx, HERALD_LOG_WARN, text);
+  }
+  return HERALD_OK;
+}
+
+static const herald_driver_descriptor kDescriptor = {sizeof(herald_driver_descriptor),
+                                                     "c-hello",
+                                                     "0.1.0",
+                                                     "Packaging test: a driver in C",
+                                                     hello_create,
+                                                     hello_destroy,
+                                                     hello_publish,
+                                                     NULL,
+                                                     NULL,
+                                                     NULL};
+
+HERALD_EXPORT uint32_t herald_driver_abi_version(void) { return HERALD_ABI_VERSION; }
+
+HERALD_EXPORT const herald_driver_descriptor* herald_driver_get_descriptor(void) {
+  return &kDescriptor;
+}
