@@ -14,7 +14,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "auth/topic_rules.hpp"
 #include "core/errors.hpp"
+#include "server/server_config.hpp"
 
 namespace herald {
 namespace {
@@ -563,7 +565,15 @@ TEST(ShippedConfigTest, LoadsAndDescribesTheDefaults) {
   EXPECT_EQ(config.topics()[0].pattern, "topic");
   EXPECT_EQ(config.topics()[0].rule, (toml::table{{"header", "SECRET"}, {"equals", "secret"}}));
   EXPECT_EQ(config.topics()[1].pattern, "order.{uuid}");
-  EXPECT_EQ(config.topics()[1].rule, (toml::table{{"allow", false}}));
+  // The jwt secret falls back to a placeholder when HERALD_JWT_SECRET is not set.
+  EXPECT_EQ(config.topics()[1].rule,
+            (toml::table{{"jwt", toml::table{{"secret", "change-me-to-a-long-random-secret"},
+                                             {"claim", "sub"},
+                                             {"equals", "{uuid}"}}}}));
+  // Every rule compiles, and [server] is valid.
+  TopicRegistry registry;
+  EXPECT_NO_THROW(register_topic_rules(registry, config.topics()));
+  EXPECT_NO_THROW(parse_server_config(config));
   EXPECT_EQ(config.resolve_alias("events"), "log");
   EXPECT_THAT(config.driver_aliases(), IsEmpty());
   EXPECT_THAT(config.connection_names(), ElementsAre("log", "null"));
