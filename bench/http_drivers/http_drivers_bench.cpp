@@ -7,7 +7,7 @@
 // connection) answers at once with a prebuilt reply; it records the first body it sees for each
 // path, which the raw-libcurl reference then replays byte for byte.
 //
-//   herald_bench_http_drivers [--seconds S] [--rounds R] [--plugins DIR]
+//   herald_bench_http_drivers [--seconds S] [--rounds R] [--only TEXT] [--plugins DIR]
 //
 // Prints one table: calls/s, messages/s, p50 and p99 latency per publish call, and the driver's
 // cost relative to raw libcurl for the same requests.
@@ -325,6 +325,9 @@ std::vector<herald_str> views(const std::vector<std::string>& v) {
 int main(int argc, char** argv) {
   double seconds = 2.0;
   int rounds = 5;
+  std::string only;  // run only the rows whose label contains this
+  for (int i = 1; i + 1 < argc; i += 2)
+    if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
   std::string plugins = HERALD_BENCH_PLUGIN_DIR;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--seconds") == 0) seconds = std::atof(argv[i + 1]);
@@ -382,13 +385,14 @@ int main(int argc, char** argv) {
   };
   for (const Scenario& s : scenarios) {
     const bool cf = s.driver == "centrifugo";
+    const std::string label = s.driver + " " + std::to_string(s.messages) + " msg/call" +
+                              (s.threads > 1 ? ", " + std::to_string(s.threads) + " threads" : "");
+    if (!only.empty() && label.find(only) == std::string::npos) continue;
     Driver driver(cf ? centrifugo_so : pusher_so, cf ? centrifugo_cfg : pusher_cfg,
                   cf ? std::vector<std::pair<std::string, std::string>>{} : pusher_port);
     const std::vector<std::string> messages = batch_of(s.messages);
     const auto t = views(topic), m = views(messages);
     sink.clear_samples();
-    const std::string label = s.driver + " " + std::to_string(s.messages) + " msg/call" +
-                              (s.threads > 1 ? ", " + std::to_string(s.threads) + " threads" : "");
     // First one driver slice: the sink records the exact request the driver sends (body and,
     // for pusher, the signed URL), which the reference then replays, so only the driver's own
     // work differs. Then reference and driver alternate (ABAB...) so a slow phase of the

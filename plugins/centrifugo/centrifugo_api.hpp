@@ -261,10 +261,17 @@ namespace detail {
 inline std::string describe_error(const boost::json::value& error) {
   std::string out = "error";
   if (const auto* o = error.if_object()) {
-    if (const auto* code = o->if_contains("code"); code != nullptr && code->is_number())
-      out += " " + boost::json::serialize(*code);
-    if (const auto* message = o->if_contains("message"); message != nullptr && message->is_string())
-      out += " (" + plugins::http::one_line(message->get_string(), 200) + ")";
+    // Appended piece by piece: `" " + std::string` trips GCC 12's -Wrestrict at -O3.
+    if (const auto* code = o->if_contains("code"); code != nullptr && code->is_number()) {
+      out += ' ';
+      out += boost::json::serialize(*code);
+    }
+    if (const auto* message = o->if_contains("message");
+        message != nullptr && message->is_string()) {
+      out += " (";
+      out += plugins::http::one_line(message->get_string(), 200);
+      out += ')';
+    }
   }
   return out;
 }

@@ -320,6 +320,7 @@ struct Easy {
   CURL* curl = nullptr;
   char error[CURL_ERROR_SIZE] = {};
   std::string url;  // the last CURLOPT_URL: setting it again costs a URL parse
+  std::thread::id owner;  // the thread that used it last
   std::string* body = nullptr;
   std::size_t limit = 0;
   bool overflow = false;
@@ -411,12 +412,24 @@ class HttpClient {
     {
       std::lock_guard lock(pool_mutex_);
       if (!idle_.empty()) {
-        EasyPtr e = std::move(idle_.back());
-        idle_.pop_back();
+        // Prefer the handle this thread used last: a thread keeps talking over the same
+        // connection (and the same peer thread), which the kernel schedules much better than
+        // connections shuffled between threads. Otherwise the most recently used one.
+        const std::thread::id self = std::this_thread::get_id();
+        std::size_t pick = idle_.size() - 1;
+        for (std::size_t i = idle_.size(); i-- > 0;)
+          if (idle_[i]->owner == self) {
+            pick = i;
+            break;
+          }
+        EasyPtr e = std::move(idle_[pick]);
+        idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(pick));
+        e->owner = self;
         return e;
       }
     }
     auto e = std::make_unique<detail::Easy>();
+    e->owner = std::this_thread::get_id();
     e->curl = curl_easy_init();
     if (e->curl == nullptr) throw TransportError("libcurl could not create a handle");
     CURL* c = e->curl;

@@ -224,7 +224,7 @@ TEST_F(CentrifugoTest, ConcurrentPublishesAllArriveOverAFewConnections) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i) {
         try {
-          cf->publish("t" + std::to_string(t), std::to_string(i));
+          cf->publish(std::string("t").append(std::to_string(t)), std::to_string(i));
         } catch (const std::exception&) {
           ++failures;
         }

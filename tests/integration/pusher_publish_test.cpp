@@ -250,7 +250,7 @@ TEST_F(PusherPublishTest, ConcurrentPublishesAllArrive) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i) {
         try {
-          p->publish("t" + std::to_string(t), std::to_string(i));
+          p->publish(std::string("t").append(std::to_string(t)), std::to_string(i));
         } catch (const std::exception&) {
           ++failures;
         }

@@ -116,5 +116,5 @@ make_work_dir() {
 
 # depends_has DEPENDS PACKAGE: the Depends field lists PACKAGE (with any version constraint).
 depends_has() {
-  tr ',|' '\n\n' <<<"$1" | awk -v p="$2" '$1 == p {found = 1} END {exit !found}'
+  tr ',|' '\n' <<<"$1" | awk -v p="$2" '$1 == p {found = 1} END {exit !found}'
 }

@@ -210,8 +210,8 @@ driver = "skeleton"
 path = "events.jsonl"
 TOML
 run_ok "herald publish" herald_clean herald --plugin-dir "$work/plugins" --config "$work/site.toml" \
-  publish -c audit order.9 -m done
-[ "$(cat "$work/events.jsonl")" = '{"topics":["order.9"],"message":"done"}' ] ||
+  publish -c audit order.9 -m shipped
+[ "$(cat "$work/events.jsonl")" = '{"topics":["order.9"],"message":"shipped"}' ] ||
   fail "events.jsonl holds: $(cat "$work/events.jsonl")"
 
 # ---- 3. removed, then purged -------------------------------------------------------------------
