@@ -20,8 +20,8 @@
 #include <boost/json.hpp>
 #include <herald/driver.hpp>
 
-#include "pusher/pusher_guard.hpp"
-#include "pusher/pusher_signing.hpp"
+#include "common/pusher/pusher_guard.hpp"
+#include "common/pusher/pusher_signing.hpp"
 
 namespace {
 

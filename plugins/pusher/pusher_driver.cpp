@@ -3,8 +3,8 @@
 // sign-in at the host's authorize path. Settings: README.md.
 #include <herald/driver.hpp>
 
-#include "pusher/pusher_guard.hpp"
-#include "pusher/pusher_rest.hpp"
+#include "common/pusher/pusher_guard.hpp"
+#include "common/pusher/pusher_rest.hpp"
 
 namespace {
 

@@ -20,8 +20,8 @@
 #include <boost/json.hpp>
 #include <herald/driver.hpp>
 
-#include "../../plugins/pusher/pusher_guard.hpp"
-#include "../../plugins/pusher/pusher_signing.hpp"
+#include "../../plugins/common/pusher/pusher_guard.hpp"
+#include "../../plugins/common/pusher/pusher_signing.hpp"
 #include "../integration/cli_test_support.hpp"
 #include "background_process.hpp"
 #include "herald_server.hpp"

@@ -1,4 +1,4 @@
-// The pusher guard (plugins/pusher/pusher_guard.hpp) in-process, against a fake host API whose
+// The pusher guard (plugins/common/pusher/pusher_guard.hpp) in-process, against a fake host API whose
 // topic rules are a callback: channel authorization (private, presence, encrypted, public), user
 // sign-in, identities, request decoding and validation, configuration checks.
 #include <gmock/gmock.h>
@@ -17,7 +17,7 @@
 #include <boost/json.hpp>
 #include <herald/driver.hpp>
 
-#include "pusher/pusher_guard.hpp"
+#include "common/pusher/pusher_guard.hpp"
 
 namespace {
 

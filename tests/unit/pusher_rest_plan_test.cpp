@@ -11,7 +11,7 @@
 
 #include <boost/json.hpp>
 
-#include "pusher/pusher_rest.hpp"
+#include "common/pusher/pusher_rest.hpp"
 
 namespace {
 
@@ -164,7 +164,7 @@ TEST(PusherRestBodies, EventsBodyMatchesTheOfficialExample) {
 
 TEST(PusherRestBodies, LargeTopicListsAreSplitAt100) {
   std::vector<std::string> topics;
-  for (int i = 0; i < 205; ++i) topics.push_back("c" + std::to_string(i));
+  for (int i = 0; i < 205; ++i) topics.push_back(std::string("c").append(std::to_string(i)));
   const auto r = build(topics, {"hi"}, settings());
   ASSERT_EQ(r.size(), 3u);
   std::size_t total = 0;

@@ -1,4 +1,4 @@
-// Pusher signing (plugins/pusher/pusher_signing.hpp) against every vector of protocols.md sections
+// Pusher signing (plugins/common/pusher/pusher_signing.hpp) against every vector of protocols.md sections
 // 2 and 3: the official REST example, pusher-http-node's create_signed_query_string and
 // authenticate tests, and the channel-auth table of library_auth_reference/auth-signatures.md.
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "pusher/pusher_signing.hpp"
+#include "common/pusher/pusher_signing.hpp"
 
 namespace {
 

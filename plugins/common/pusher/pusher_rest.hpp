@@ -30,7 +30,7 @@
 
 #include "common/event_envelope.hpp"
 #include "common/http_client.hpp"
-#include "pusher/pusher_signing.hpp"
+#include "common/pusher/pusher_signing.hpp"
 
 namespace herald::pusher {
 
@@ -45,6 +45,9 @@ struct RestSettings {
   std::string event = "message";
   std::size_t max_data_bytes = 10240;
   plugins::http::ClientOptions client;
+  // When set, a transport failure (refused, timeout) is reported as this one line instead of
+  // "cannot reach the Pusher API" (the websocket driver: "no herald is listening on ...").
+  std::string unreachable_message;
 };
 
 // Reads and checks the REST settings (`app_id`, `key`, `secret`, `host`, `port`, `scheme`,
@@ -267,6 +270,7 @@ inline std::string reply_message(std::string_view body) {
 class PusherRest {
  public:
   PusherRest(const herald::sdk::Host& host, const herald::sdk::Config& config);
+  PusherRest(const herald::sdk::Host& host, RestSettings settings);
   ~PusherRest();
   PusherRest(const PusherRest&) = delete;
   PusherRest& operator=(const PusherRest&) = delete;

@@ -1,6 +1,6 @@
 // PusherRest: the signed HTTP requests planned by pusher_rest.hpp, sent with the shared libcurl
 // client (keep-alive pool, timeouts, bounded retries for transport errors only).
-#include "pusher/pusher_rest.hpp"
+#include "common/pusher/pusher_rest.hpp"
 
 #include <chrono>
 #include <string>
@@ -11,8 +11,11 @@ namespace herald::pusher {
 namespace http = herald::plugins::http;
 
 PusherRest::PusherRest(const herald::sdk::Host& host, const herald::sdk::Config& config)
+    : PusherRest(host, read_rest_settings(config)) {}
+
+PusherRest::PusherRest(const herald::sdk::Host& host, RestSettings settings)
     : host_(host),
-      settings_(read_rest_settings(config)),
+      settings_(std::move(settings)),
       client_(std::make_unique<http::HttpClient>(settings_.client)) {}
 
 PusherRest::~PusherRest() = default;
@@ -37,6 +40,9 @@ void PusherRest::publish(herald::sdk::Texts topics, herald::sdk::Texts messages)
       response = client_->post(url, r.body);
     } catch (const http::TransportError& e) {
       set_problem(e.what());
+      if (!settings_.unreachable_message.empty())
+        throw herald::sdk::Error(settings_.unreachable_message + " (" + e.what() + ")" +
+                                 partial());
       throw herald::sdk::Error(std::string("cannot reach the Pusher API: ") + e.what() + partial());
     }
     if (response.status < 200 || response.status >= 300) {
