@@ -30,6 +30,9 @@
  *        host API (log, log_enabled, authorize_topic), auth result builder.
  *   1.1  descriptor: optional `health` (for `GET /healthz`). 1.0 plugins load unchanged and
  *        count as always healthy.
+ *   1.2  host API: `role` (is this process serving, or a one-shot command?). Descriptor:
+ *        optional `metrics` (Prometheus text appended to the host's `GET /metrics`). 1.0 and
+ *        1.1 plugins load unchanged and contribute no metrics.
  */
 #ifndef HERALD_DRIVER_H
 #define HERALD_DRIVER_H
@@ -42,7 +45,7 @@ extern "C" {
 #endif
 
 #define HERALD_ABI_MAJOR 1
-#define HERALD_ABI_MINOR 1
+#define HERALD_ABI_MINOR 2
 /* Packed as (major << 16) | minor; the value returned by the probe. */
 #define HERALD_ABI_VERSION (((uint32_t)HERALD_ABI_MAJOR << 16) | (uint32_t)HERALD_ABI_MINOR)
 #define HERALD_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
@@ -158,6 +161,19 @@ typedef enum herald_topic_decision {
 /* Receives one extracted topic parameter ({name} -> value); strings borrowed for the call. */
 typedef void (*herald_param_fn)(void* user, herald_str name, herald_str value);
 
+/* What the process hosting an instance is doing (herald_host_api.role, ABI 1.2). */
+typedef enum herald_role {
+  /* A short-lived command (`herald publish`, `herald check`) or an embedding application that
+   * did not say otherwise: a driver that would run a server must not start one (the
+   * `websocket` driver publishes through the running server's HTTP API instead). */
+  HERALD_ROLE_CLIENT = 0,
+  /* `herald serve` (or an embedder that serves): start listeners, background work. */
+  HERALD_ROLE_SERVER = 1
+} herald_role;
+
+/* Receives a piece of text; the string is borrowed for the call (ABI 1.2). */
+typedef void (*herald_write_fn)(void* user, herald_str text);
+
 /* Services the host offers a driver instance. Owned by the HOST; valid from `create` until
  * `destroy` returns. Append-only: check HERALD_HAS_FIELD before using a field added after 1.0. */
 typedef struct herald_host_api {
@@ -176,6 +192,12 @@ typedef struct herald_host_api {
    * herald_topic_decision, or a negative herald_status with `err` filled. Thread-safe. */
   int (*authorize_topic)(void* ctx, const herald_request* request, herald_str topic,
                          herald_param_fn on_param, void* user, herald_error* err);
+
+  /* ---- ABI 1.2 ---- */
+
+  /* A herald_role: HERALD_ROLE_SERVER inside `herald serve`, HERALD_ROLE_CLIENT otherwise.
+   * Absent (a 1.0/1.1 host) means HERALD_ROLE_CLIENT; read it with HERALD_HAS_FIELD. */
+  int32_t role;
 } herald_host_api;
 
 /* The driver descriptor. Owned by the PLUGIN, in static storage, valid while the library is
@@ -229,7 +251,19 @@ typedef struct herald_driver_descriptor {
    * called concurrently with `publish` and `authorize`. */
   int (*health)(void* instance, herald_error* err);
 
-  /* ABI 1.2+ appends fields here. */
+  /* ---- ABI 1.2 ---- */
+
+  /* Optional (NULL, or absent from an older descriptor, means no metrics). Writes the
+   * instance's metrics in the Prometheus text format (0.0.4) by calling `write(user, text)`
+   * any number of times: whole lines, each ending in '\n', `# HELP`/`# TYPE` before a family's
+   * samples. Names should start with `herald_` and every sample should carry the label
+   * `connection="<name>"`; the host merges families of the same name from several instances.
+   * Must be cheap (counters read, no I/O). Returns HERALD_OK, or a negative status with `err`
+   * filled (the host then leaves this instance's text out). May be called concurrently with
+   * every other entry point except create/destroy. */
+  int (*metrics)(void* instance, herald_write_fn write, void* user, herald_error* err);
+
+  /* ABI 1.3+ appends fields here. */
 } herald_driver_descriptor;
 
 /* The two symbols every plugin exports (both required; use HERALD_DRIVER in driver.hpp or

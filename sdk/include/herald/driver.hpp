@@ -1,7 +1,7 @@
 // herald/driver.hpp - header-only C++ wrapper over the C ABI in driver.h (C++20).
 //
 // Write a class that derives from herald::sdk::Broadcast (and herald::sdk::Guard to authorize,
-// herald::sdk::HealthCheck to report health),
+// herald::sdk::HealthCheck to report health, herald::sdk::MetricsSource to add metrics),
 // give it a constructor `(const herald::sdk::Host&, const herald::sdk::Config&)`, optionally a
 // `static void validate(const herald::sdk::Config&)`, and export it with one line:
 //
@@ -209,6 +209,12 @@ class Host {
     d.allowed = rc == HERALD_TOPIC_ALLOW;
     return d;
   }
+  // True inside `herald serve` (ABI 1.2 `role`); false for one-shot commands, embedders that
+  // did not say otherwise, and hosts older than 1.2.
+  bool serving() const noexcept {
+    return HERALD_HAS_FIELD(api_, herald_host_api, role) && api_->role == HERALD_ROLE_SERVER;
+  }
+
   const herald_host_api* raw() const noexcept { return api_; }
 
  private:
@@ -229,6 +235,25 @@ class HealthCheck {
  public:
   virtual ~HealthCheck() = default;
   virtual void health() = 0;
+};
+
+// Implement as well to add Prometheus text to the host's `GET /metrics` (ABI 1.2): call
+// `out(text)` with whole lines (`# HELP`, `# TYPE`, samples with a `connection` label). Must be
+// cheap; may be called concurrently with publish/authorize/health.
+class MetricsSource {
+ public:
+  using Writer = void (*)(void* user, herald_str text);
+  class Out {
+   public:
+    Out(Writer write, void* user) noexcept : write_(write), user_(user) {}
+    void operator()(std::string_view text) const { write_(user_, str(text)); }
+
+   private:
+    Writer write_;
+    void* user_;
+  };
+  virtual ~MetricsSource() = default;
+  virtual void metrics(const Out& out) = 0;
 };
 
 // Implement as well to be a guard (Spiral's GuardInterface). May be called concurrently.
@@ -323,6 +348,11 @@ int health(void* instance, herald_error* err) noexcept {
 }
 
 template <class T>
+int metrics(void* instance, herald_write_fn write, void* user, herald_error* err) noexcept {
+  return guarded(err, [&] { static_cast<T*>(instance)->metrics(MetricsSource::Out(write, user)); });
+}
+
+template <class T>
 int validate(const herald_config* config, herald_error* err) noexcept {
   return guarded(err, [&] { T::validate(Config(config)); });
 }
@@ -342,6 +372,7 @@ constexpr herald_driver_descriptor make_descriptor(const char* name, const char*
   if constexpr (std::is_base_of_v<Guard, T>) d.authorize = &authorize<T>;
   if constexpr (requires(const Config& c) { T::validate(c); }) d.validate = &validate<T>;
   if constexpr (std::is_base_of_v<HealthCheck, T>) d.health = &health<T>;
+  if constexpr (std::is_base_of_v<MetricsSource, T>) d.metrics = &metrics<T>;
   return d;
 }
 

@@ -1,0 +1,187 @@
+// Settings of a `websocket` connection (README.md "Configuration"), read and checked without
+// side effects so `herald check` and start-up fail alike. Header-only for unit tests.
+#pragma once
+
+#include <herald/driver.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json.hpp>
+
+namespace herald::websocket {
+
+struct ListenAddress {
+  std::string host;  // without brackets for IPv6
+  std::uint16_t port = 0;
+  std::string str() const {
+    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+           std::to_string(port);
+  }
+};
+
+struct Settings {
+  std::string connection;
+  ListenAddress listen;
+  std::string app_id, key, secret;
+  std::string event = "message";
+  int activity_timeout_s = 30;
+  std::size_t max_connections = 0;  // 0 = unlimited
+  std::size_t max_message_bytes = 10240;
+  std::size_t max_channels_per_connection = 100;
+  std::size_t presence_max_members = 100;
+  std::size_t presence_max_user_info_bytes = 1024;
+  bool client_events = true;
+  int client_events_per_second = 10;
+  std::size_t send_queue_bytes = 1024 * 1024;
+  std::vector<std::string> allowed_origins;
+  int io_threads = 1;
+};
+
+namespace settings_detail {
+
+// Every key a websocket connection accepts; the guard's keys are the pusher driver's.
+constexpr std::array<std::string_view, 21> kKnownKeys = {
+    "driver",
+    "listen",
+    "app_id",
+    "key",
+    "secret",
+    "event",
+    "activity_timeout_s",
+    "max_connections",
+    "max_message_bytes",
+    "max_channels_per_connection",
+    "presence_max_members",
+    "presence_max_user_info_bytes",
+    "client_events",
+    "client_events_per_second",
+    "send_queue_bytes",
+    "allowed_origins",
+    "io_threads",
+    "encryption_master_key_base64",
+    "user_header",
+    "user_from_form",
+    "timeout_ms",  // the one-shot client's HTTP timeout
+};
+
+inline bool id_char(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '.';
+}
+
+}  // namespace settings_detail
+
+// "HOST:PORT" or "[V6]:PORT"; throws ConfigError naming `what`.
+inline ListenAddress parse_listen(std::string_view text, const std::string& what) {
+  using herald::sdk::ConfigError;
+  ListenAddress a;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      throw ConfigError(what + " must be HOST:PORT or [IPV6]:PORT");
+    a.host = std::string(text.substr(1, close - 1));
+    port = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos)
+      throw ConfigError(what + " `" + std::string(text) + "` has no port (HOST:PORT)");
+    a.host = std::string(text.substr(0, colon));
+    port = text.substr(colon + 1);
+    if (a.host.find(':') != std::string::npos)
+      throw ConfigError(what + " is an IPv6 address without brackets: write [ADDR]:PORT");
+  }
+  if (a.host.empty()) throw ConfigError(what + " has no host (HOST:PORT)");
+  for (char c : a.host)
+    if (!(settings_detail::id_char(c) || c == ':'))
+      throw ConfigError(what + " `" + std::string(text) + "` is not HOST:PORT");
+  std::uint32_t value = 0;
+  if (port.empty() || port.size() > 5) throw ConfigError(what + " has a bad port; expected 0..65535");
+  for (char c : port) {
+    if (c < '0' || c > '9') throw ConfigError(what + " has a bad port; expected 0..65535");
+    value = value * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  if (value > 65535) throw ConfigError(what + " has a bad port; expected 0..65535");
+  a.port = static_cast<std::uint16_t>(value);
+  return a;
+}
+
+inline Settings read_settings(const herald::sdk::Config& config) {
+  using herald::sdk::ConfigError;
+  // Unknown keys first: a typo must not pass silently.
+  boost::system::error_code ec;
+  const boost::json::value all = boost::json::parse(config.json(), ec);
+  if (!ec && all.is_object()) {
+    for (const auto& item : all.get_object()) {
+      const auto& known = settings_detail::kKnownKeys;
+      if (std::find(known.begin(), known.end(), std::string_view(item.key())) == known.end())
+        throw ConfigError("unknown setting `" + std::string(item.key()) +
+                          "`; see the websocket driver's README for the keys it accepts");
+    }
+  }
+  Settings s;
+  s.connection = std::string(config.connection());
+  auto required = [&](std::string_view key) {
+    auto v = config.string(key);
+    if (!v || v->empty()) throw ConfigError(config.describe(key) + " is required");
+    return *v;
+  };
+  s.listen = parse_listen(required("listen"), config.describe("listen"));
+  s.app_id = required("app_id");
+  s.key = required("key");
+  for (const auto* k : {&s.app_id, &s.key})
+    for (char c : *k)
+      if (!settings_detail::id_char(c))
+        throw ConfigError(config.describe(k == &s.key ? "key" : "app_id") +
+                          " may only hold A-Z a-z 0-9 _ - .");
+  s.secret = required("secret");  // never echoed
+  s.event = config.string_or("event", "message");
+  if (s.event.empty() || s.event.size() > 200)
+    throw ConfigError(config.describe("event") + " must be 1..200 characters");
+
+  auto ranged = [&](std::string_view key, std::int64_t fallback, std::int64_t lo, std::int64_t hi) {
+    const std::int64_t v = config.integer(key).value_or(fallback);
+    if (v < lo || v > hi)
+      throw ConfigError(config.describe(key) + " is " + std::to_string(v) + "; expected " +
+                        std::to_string(lo) + ".." + std::to_string(hi));
+    return v;
+  };
+  s.activity_timeout_s = static_cast<int>(ranged("activity_timeout_s", 30, 1, 3600));
+  s.max_connections = static_cast<std::size_t>(ranged("max_connections", 0, 0, 10'000'000));
+  s.max_message_bytes =
+      static_cast<std::size_t>(ranged("max_message_bytes", 10240, 256, 16 * 1024 * 1024));
+  s.max_channels_per_connection =
+      static_cast<std::size_t>(ranged("max_channels_per_connection", 100, 1, 100'000));
+  s.presence_max_members =
+      static_cast<std::size_t>(ranged("presence_max_members", 100, 1, 1'000'000));
+  s.presence_max_user_info_bytes =
+      static_cast<std::size_t>(ranged("presence_max_user_info_bytes", 1024, 16, 1024 * 1024));
+  s.client_events = config.boolean("client_events").value_or(true);
+  s.client_events_per_second =
+      static_cast<int>(ranged("client_events_per_second", 10, 1, 1'000'000));
+  s.send_queue_bytes = static_cast<std::size_t>(
+      ranged("send_queue_bytes", 1024 * 1024, 4096, std::int64_t(1) << 32));
+  s.io_threads = static_cast<int>(ranged("io_threads", 1, 1, 256));
+  ranged("timeout_ms", 5000, 1, 600000);
+
+  if (const auto* e = config.find("allowed_origins")) {
+    boost::json::value v = e->is_string ? boost::json::value() : boost::json::parse(
+                                                                     herald::sdk::view(e->value), ec);
+    if (ec || !v.is_array())
+      throw ConfigError(config.describe("allowed_origins") + " must be a list of origins");
+    for (const auto& o : v.get_array()) {
+      if (!o.is_string() || o.get_string().empty())
+        throw ConfigError(config.describe("allowed_origins") +
+                          " must hold origins such as \"https://app.example\"");
+      s.allowed_origins.emplace_back(o.get_string());
+    }
+  }
+  return s;
+}
+
+}  // namespace herald::websocket
