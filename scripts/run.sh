@@ -1,32 +1,53 @@
 #!/usr/bin/env bash
-# Builds Herald (Release) and runs the main job on the shipped config/broadcasting.toml.
-# Idempotent: installs missing Debian packages, rebuilds only what changed.
-#   scripts/run.sh                 check the config, then `herald serve` (HTTP API on :8080)
-#   scripts/run.sh ARGS...         run `herald ARGS...` instead
+# Builds Herald (Release) and runs the main job on the shipped config/broadcasting.toml:
+# `herald serve` with the HTTP API and the built-in WebSocket server (Pusher protocol 7).
+# Idempotent: installs missing Debian packages, rebuilds only what changed, generates the
+# secrets the shipped config needs once.
+#   scripts/run.sh                 check the config, then `herald serve`
+#   scripts/run.sh ARGS...         run `herald ARGS...` on the shipped config instead
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 scripts/install-deps.sh
 scripts/build.sh build-release -DCMAKE_BUILD_TYPE=Release -DHERALD_BUILD_TESTS=OFF \
   -DHERALD_BUILD_BENCH=OFF
-herald=build-release/bin/herald
-if [ $# -gt 0 ]; then
-  exec "$herald" --config config/broadcasting.toml "$@"
-fi
-"$herald" --config config/broadcasting.toml check
-# A key for the publish API unless the caller brings one: generated once, kept in a file only
-# its owner can read (never printed).
-if [ -z "${HERALD_API_KEY:-}" ]; then
-  key_file=build-release/api-key
-  if [ ! -s "$key_file" ]; then
-    (umask 077 && head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$key_file")
+herald="$root/build-release/bin/herald"
+config="$root/config/broadcasting.toml"
+
+# The secrets the shipped config reads (${HERALD_API_KEY}, ${HERALD_APP_SECRET},
+# ${HERALD_JWT_SECRET}) live in its env_file: generated once, mode 600, git-ignored, never
+# printed. Variables set in the environment win over the file.
+env_file="$root/config/herald.env"
+(umask 077 && touch "$env_file")
+chmod 600 "$env_file"
+for var in HERALD_API_KEY HERALD_APP_SECRET HERALD_JWT_SECRET; do
+  if ! grep -q "^$var=" "$env_file"; then
+    echo "$var=$(head -c 33 /dev/urandom | base64 | tr '+/' '-_')" >>"$env_file"
+    echo "==> generated $var into $env_file"
   fi
-  HERALD_API_KEY=$(cat "$key_file")
-  export HERALD_API_KEY
-  echo "==> publish API key: in $key_file (export HERALD_API_KEY=\$(cat $key_file))"
+done
+
+if [ $# -gt 0 ]; then
+  exec "$herald" --config "$config" "$@"
 fi
+"$herald" --config "$config" check
+
 listen=${HERALD_LISTEN:-127.0.0.1:8080}
-echo "==> herald serve on http://$listen (Ctrl-C or SIGTERM stops it). Try:"
-echo "    curl -H \"Authorization: Bearer \$HERALD_API_KEY\" -d '{\"topic\":\"order.1\",\"message\":{\"status\":\"purchased\"}}' http://$listen/api/publish"
-echo "    HERALD_SERVER=http://$listen $herald publish order.1 -m '{\"status\":\"purchased\"}'"
-echo "    curl http://$listen/healthz ; curl http://$listen/metrics"
-exec "$herald" --config config/broadcasting.toml serve
+ws_listen=${HERALD_WS_LISTEN:-127.0.0.1:6001}
+app_key=${HERALD_APP_KEY:-herald-key}
+cat <<EOF
+==> herald serve: HTTP API on http://$listen, WebSocket (Pusher protocol 7) on ws://$ws_listen/app/$app_key
+    Ctrl-C or SIGTERM stops it. Try, from another shell:
+
+    # publish to every subscriber of order.1 (one-shot; it sends through the running server)
+    $herald --config $config publish order.1 -m '{"status":"purchased"}'
+
+    # the same over HTTP, with the generated API key
+    curl -H "Authorization: Bearer \$(sed -n 's/^HERALD_API_KEY=//p' $env_file)" -d '{"topic":"order.1","message":{"status":"purchased"}}' http://$listen/api/publish
+
+    // subscribe in a page with pusher-js 8 (Laravel Echo takes the same options, broadcaster: 'pusher')
+    new Pusher('$app_key', { wsHost: '${ws_listen%:*}', wsPort: ${ws_listen##*:}, forceTLS: false, enabledTransports: ['ws'], cluster: 'herald', channelAuthorization: { endpoint: 'http://$listen/broadcasting/auth' } }).subscribe('order.1').bind('message', (data) => console.log(data));
+
+    curl http://$listen/healthz ; curl http://$listen/metrics
+EOF
+exec "$herald" --config "$config" serve

@@ -181,8 +181,14 @@ for so in $(so_names "$build/lib/herald/plugins"); do
 done
 run_ok "herald check" bash -c "cd '$work/cwd' && env -i PATH=/usr/bin:/bin herald check"
 expect_contains "herald check" "$RUN_OUT" "/etc/herald/broadcasting.toml: OK"
-run_ok "herald publish" bash -c "cd '$work/cwd' && env -i PATH=/usr/bin:/bin herald publish order.1 -m hello"
+run_ok "herald publish" bash -c "cd '$work/cwd' && env -i PATH=/usr/bin:/bin herald publish -c log order.1 -m hello"
 expect_contains "herald publish" "$RUN_OUT" "Broadcasting on channels [order.1] with payload: hello"
+# postinst generated the shipped config's secrets, readable by root and the herald group only.
+[ "$(stat -c '%a %U %G' /etc/herald/herald.env)" = "640 root herald" ] ||
+  fail "/etc/herald/herald.env: $(stat -c '%a %U %G' /etc/herald/herald.env)"
+for var in HERALD_API_KEY HERALD_APP_SECRET HERALD_JWT_SECRET; do
+  grep -q "^$var=.\{40,\}" /etc/herald/herald.env || fail "/etc/herald/herald.env has no $var"
+done
 step "as the herald user"
 run_ok "runuser herald check" runuser -u herald -- env -i PATH=/usr/bin:/bin \
   herald --config /etc/herald/broadcasting.toml check

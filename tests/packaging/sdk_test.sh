@@ -68,10 +68,11 @@ expect_installed_herald_works() {
   run_ok "herald drivers" bash -c "cd '$work/cwd' && env -i PATH=/usr/bin:/bin '$p/bin/herald' drivers"
   expect_contains "herald drivers" "$RUN_OUT" "$p/lib/herald/plugins/herald_log.so"
   expect_contains "herald drivers" "$RUN_OUT" "$p/lib/herald/plugins/herald_null.so"
-  run_ok "herald check" bash -c "cd '$work/cwd' && env -i PATH=/usr/bin:/bin '$p/bin/herald' check"
+  # The shipped config's secrets come from the environment here (or its env_file).
+  run_ok "herald check" bash -c "cd '$work/cwd' && env -i PATH=/usr/bin:/bin HERALD_APP_SECRET=s HERALD_JWT_SECRET=j '$p/bin/herald' check"
   expect_contains "herald check" "$RUN_OUT" "$p/etc/herald/broadcasting.toml: OK"
   run_ok "herald publish" bash -c \
-    "cd '$work/cwd' && env -i PATH=/usr/bin:/bin '$p/bin/herald' publish order.1 -m hello"
+    "cd '$work/cwd' && env -i PATH=/usr/bin:/bin HERALD_APP_SECRET=s HERALD_JWT_SECRET=j '$p/bin/herald' publish -c log order.1 -m hello"
   expect_contains "herald publish" "$RUN_OUT" "Broadcasting on channels [order.1] with payload: hello"
 }
 step "installed herald: drivers, check, publish with no flags"

@@ -276,10 +276,10 @@ driver = "a"
 
 TEST(BroadcastConfigParseTest, UnknownTopLevelKeyIsAnError) {
   EXPECT_EQ(parse_error("default = \"log\"\ndefualt = \"x\"\n"),
-            "broadcasting.toml:2:1: unknown key `defualt` (expected default, plugin_dirs, "
+            "broadcasting.toml:2:1: unknown key `defualt` (expected default, env_file, plugin_dirs, "
             "authorize, aliases, connections, driverAliases, server)");
   EXPECT_EQ(parse_error("[connection.log]\ndriver = \"log\"\n"),
-            "broadcasting.toml:1:2: unknown key `connection` (expected default, plugin_dirs, "
+            "broadcasting.toml:1:2: unknown key `connection` (expected default, env_file, plugin_dirs, "
             "authorize, aliases, connections, driverAliases, server)");
 }
 
@@ -556,33 +556,111 @@ TEST_F(BroadcastConfigLoadTest, ErrorsNameTheFileAsGiven) {
 TEST(ShippedConfigTest, LoadsAndDescribesTheDefaults) {
   const fs::path path =
       (fs::path(__FILE__).parent_path() / "../../config/broadcasting.toml").lexically_normal();
-  const BroadcastConfig config = BroadcastConfig::load(path, fake_env());
+  // The secrets have no fallback in the shipped file: they come from the environment or the
+  // env_file that scripts/run.sh writes (absent in a clean checkout, set here).
+  EXPECT_THAT(error_of([&] { (void)BroadcastConfig::load(path, fake_env()); }),
+              HasSubstr("is not set"));
+  const BroadcastConfig config = BroadcastConfig::load(
+      path, fake_env({{"HERALD_APP_SECRET", "app secret"}, {"HERALD_JWT_SECRET", "jwt secret"}}));
 
-  EXPECT_EQ(config.default_connection(), "log");
-  EXPECT_THAT(config.plugin_dirs(), ElementsAre(path.parent_path() / "plugins"));
+  EXPECT_EQ(config.default_connection(), "websocket");
+  EXPECT_THAT(config.plugin_dirs(), IsEmpty());
   EXPECT_EQ(config.authorization_path(), std::optional<std::string>("/broadcasting/auth"));
-  ASSERT_EQ(config.topics().size(), 2u);
-  EXPECT_EQ(config.topics()[0].pattern, "topic");
-  EXPECT_EQ(config.topics()[0].rule, (toml::table{{"header", "SECRET"}, {"equals", "secret"}}));
-  EXPECT_EQ(config.topics()[1].pattern, "order.{uuid}");
-  // The jwt secret falls back to a placeholder when HERALD_JWT_SECRET is not set.
-  EXPECT_EQ(config.topics()[1].rule,
-            (toml::table{{"jwt", toml::table{{"secret", "change-me-to-a-long-random-secret"},
+  ASSERT_EQ(config.topics().size(), 1u);
+  EXPECT_EQ(config.topics()[0].pattern, "order.{uuid}");
+  EXPECT_EQ(config.topics()[0].rule,
+            (toml::table{{"jwt", toml::table{{"secret", "jwt secret"},
                                              {"claim", "sub"},
                                              {"equals", "{uuid}"}}}}));
   // Every rule compiles, and [server] is valid.
   TopicRegistry registry;
   EXPECT_NO_THROW(register_topic_rules(registry, config.topics()));
   EXPECT_NO_THROW(parse_server_config(config));
-  EXPECT_EQ(config.resolve_alias("events"), "log");
+  EXPECT_EQ(config.resolve_alias("events"), "websocket");
   EXPECT_THAT(config.driver_aliases(), IsEmpty());
-  EXPECT_THAT(config.connection_names(), ElementsAre("log", "null"));
+  EXPECT_THAT(config.connection_names(), ElementsAre("log", "null", "websocket"));
 
-  const ConnectionConfig log = config.connection_config(config.default_connection());
-  EXPECT_EQ(log.driver, "log");
+  const ConnectionConfig ws = config.connection_config(config.default_connection());
+  EXPECT_EQ(ws.driver, "websocket");
+  EXPECT_EQ(ws.options["listen"].value<std::string>(), "127.0.0.1:6001");
+  EXPECT_EQ(ws.options["key"].value<std::string>(), "herald-key");
+  EXPECT_EQ(ws.options["secret"].value<std::string>(), "app secret");
+  const ConnectionConfig log = config.connection_config("log");
   EXPECT_EQ(log.options, (toml::table{{"driver", "log"}, {"level", "info"}, {"sink", "stdout"}}));
   EXPECT_EQ(config.connection_config("null").driver, "null");
 }
 
 }  // namespace
+}  // namespace herald
+
+// ---- env_file: ${VAR}s the environment lacks, from a dotenv-style file next to the config ----
+
+namespace herald {
+
+namespace {
+
+struct EnvFileDir {
+  EnvFileDir() {
+    dir = std::filesystem::temp_directory_path() /
+          ("herald-envfile-" + std::to_string(::getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir);
+  }
+  ~EnvFileDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  void write(const std::string& text, std::filesystem::perms perms = std::filesystem::perms::owner_read |
+                                                                   std::filesystem::perms::owner_write) {
+    std::ofstream(dir / "herald.env") << text;
+    std::filesystem::permissions(dir / "herald.env", perms);
+  }
+  BroadcastConfig parse(std::string_view text, const EnvLookup& env = fake_env()) const {
+    return BroadcastConfig::parse(text, kFile, dir, env);
+  }
+  std::filesystem::path dir;
+};
+
+constexpr const char* kEnvFileConfig = R"(env_file = "herald.env"
+default = "${CONN}"
+[connections.ws]
+driver = "null"
+secret = "${SECRET}"
+)";
+
+}  // namespace
+
+TEST(BroadcastConfigEnvFile, FillsWhatTheEnvironmentLacks) {
+  EnvFileDir d;
+  d.write("# generated\nexport SECRET='from file'\n\nCONN=ws\n");
+  const BroadcastConfig config = d.parse(kEnvFileConfig);
+  EXPECT_EQ(config.default_connection(), "ws");
+  EXPECT_EQ(*config.connection_config("ws").options["secret"].value<std::string>(), "from file");
+  const BroadcastConfig env_wins = d.parse(kEnvFileConfig, fake_env({{"SECRET", "from env"}}));
+  EXPECT_EQ(*env_wins.connection_config("ws").options["secret"].value<std::string>(), "from env");
+}
+
+TEST(BroadcastConfigEnvFile, AMissingFileIsFineButUnsetVariablesStillFail) {
+  EnvFileDir d;
+  EXPECT_THAT(error_of([&] { (void)d.parse(kEnvFileConfig); }),
+              HasSubstr("environment variable `SECRET` is not set"));
+}
+
+TEST(BroadcastConfigEnvFile, AWorldReadableFileIsRefusedWithoutShowingValues) {
+  EnvFileDir d;
+  d.write("SECRET=hunter2-very-secret\nCONN=ws\n",
+          std::filesystem::perms::owner_read | std::filesystem::perms::others_read);
+  const std::string error = error_of([&] { (void)d.parse(kEnvFileConfig); });
+  EXPECT_THAT(error, HasSubstr("readable by every user"));
+  EXPECT_THAT(error, Not(HasSubstr("hunter2")));
+}
+
+TEST(BroadcastConfigEnvFile, AMalformedLineNamesTheLineNotTheValue) {
+  EnvFileDir d;
+  d.write("CONN=ws\nthis is hunter2 not a variable\n");
+  const std::string error = error_of([&] { (void)d.parse(kEnvFileConfig); });
+  EXPECT_THAT(error, HasSubstr("herald.env:2: expected NAME=value"));
+  EXPECT_THAT(error, Not(HasSubstr("hunter2")));
+}
+
 }  // namespace herald

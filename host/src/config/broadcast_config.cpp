@@ -130,12 +130,25 @@ BroadcastConfig BroadcastConfig::parse(std::string_view toml_text, std::string f
   }
   toml::table& doc = *parsed;
   cfg.doc_ = parsed;  // written only here, before anyone can see it
-  expand_strings(f, doc, env);
+  // `env_file` (taken literally) supplies ${VAR}s the environment lacks.
+  EnvLookup lookup = env;
+  if (const toml::node* node = doc.get("env_file")) {
+    const auto* text = node->as_string();
+    if (text == nullptr) fail(position(f, node->source()), "`env_file` must be a string");
+    if (!text->get().empty()) {
+      try {
+        lookup = with_fallback(env, read_env_file(normalize(cfg.base_dir_ / fs::path(text->get()))));
+      } catch (const ConfigException& e) {
+        fail(position(f, node->source()), e.what());
+      }
+    }
+  }
+  expand_strings(f, doc, lookup);
 
-  check_keys(
-      f, doc,
-      {"default", "plugin_dirs", "authorize", "aliases", "connections", "driverAliases", "server"},
-      "");
+  check_keys(f, doc,
+             {"default", "env_file", "plugin_dirs", "authorize", "aliases", "connections",
+              "driverAliases", "server"},
+             "");
 
   // `default` is checked lazily in default_connection(), as Spiral does.
 

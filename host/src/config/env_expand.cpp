@@ -1,6 +1,8 @@
 #include "config/env_expand.hpp"
 
 #include <cstdlib>
+#include <fstream>
+#include <system_error>
 
 #include "core/errors.hpp"
 
@@ -95,6 +97,56 @@ std::string expand_env(std::string_view text, const EnvLookup& env) {
     i = close + 1;
   }
   return out;
+}
+
+}  // namespace herald
+
+namespace herald {
+
+std::map<std::string, std::string, std::less<>> read_env_file(const std::filesystem::path& file) {
+  namespace fs = std::filesystem;
+  std::map<std::string, std::string, std::less<>> vars;
+  std::error_code ec;
+  const fs::file_status status = fs::status(file, ec);
+  if (ec || status.type() == fs::file_type::not_found) return vars;
+  const std::string name = file.string();
+  if (status.type() != fs::file_type::regular)
+    throw ConfigException(name + ": env_file is not a regular file");
+  if ((status.permissions() & fs::perms::others_read) != fs::perms::none)
+    throw ConfigException(name + ": env_file is readable by every user; it holds secrets: chmod 600 " +
+                          name);
+  std::ifstream in(file);
+  if (!in) throw ConfigException(name + ": cannot read env_file");
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    std::string_view text = line;
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r'))
+      text.remove_suffix(1);
+    if (text.empty() || text.front() == '#') continue;
+    if (text.starts_with("export ")) text.remove_prefix(7);
+    const auto eq = text.find('=');
+    const std::string where = name + ":" + std::to_string(number) + ": ";
+    if (eq == std::string_view::npos || !is_valid_name(text.substr(0, eq)))
+      throw ConfigException(where + "expected NAME=value");
+    std::string_view value = text.substr(eq + 1);
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+        value.back() == value.front())
+      value = value.substr(1, value.size() - 2);
+    vars.insert_or_assign(std::string(text.substr(0, eq)), std::string(value));
+  }
+  return vars;
+}
+
+EnvLookup with_fallback(EnvLookup env, std::map<std::string, std::string, std::less<>> file_vars) {
+  return [env = std::move(env), vars = std::move(file_vars)](
+             std::string_view name) -> std::optional<std::string> {
+    if (auto v = env(name)) return v;
+    if (auto it = vars.find(name); it != vars.end()) return it->second;
+    return std::nullopt;
+  };
 }
 
 }  // namespace herald

@@ -1,7 +1,9 @@
 // `${VAR}` and `${VAR:-default}` expansion in configuration strings.
 #pragma once
 
+#include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,5 +22,14 @@ EnvLookup process_env();
 // variable `SECRET` is not set (write ${SECRET:-default} to give a default)". Messages never
 // contain a variable's value.
 std::string expand_env(std::string_view text, const EnvLookup& env);
+
+// Reads a dotenv-style file: `KEY=value` lines, optional `export `, `#` comments, blank lines,
+// values optionally in '...' or "..." quotes. A missing file gives no variables. Throws
+// ConfigException ("FILE:LINE: ...", never quoting a value) for a malformed line, a file that
+// cannot be read, or one that every user may read (it holds secrets: chmod 600).
+std::map<std::string, std::string, std::less<>> read_env_file(const std::filesystem::path& file);
+
+// `env` first, then `file_vars` for what the environment does not set.
+EnvLookup with_fallback(EnvLookup env, std::map<std::string, std::string, std::less<>> file_vars);
 
 }  // namespace herald
