@@ -74,7 +74,9 @@ class WebsocketDriver final : public herald::sdk::Broadcast,
   }
 
   void health() override {
-    if (client_) client_->health();  // the server itself is up while the instance lives
+    if (client_) return client_->health();
+    if (std::string problem = server_->health_problem(); !problem.empty())
+      throw herald::sdk::Error(problem);
   }
 
   void metrics(const Out& out) override {

@@ -209,6 +209,9 @@ struct Server::Impl {
   Counters counters;
   std::atomic<std::size_t> ws_connections{0};
   std::atomic<Clock::rep> last_slow_log{0};
+  std::atomic<Clock::rep> last_accept_log{0};
+  mutable std::mutex accept_mutex;
+  std::string accept_problem;  // the last accept error while accepting fails, else empty
 
   mutable std::mutex registry_mutex;
   std::unordered_map<std::string, ChannelState> registry;
@@ -376,12 +379,8 @@ struct Session : std::enable_shared_from_this<Session> {
     if (req.method() != http::verb::get || !has_token(header(http::field::connection), "upgrade") ||
         !iequals(trim(header(http::field::upgrade)), "websocket") || key.empty())
       return respond_error(400, "expected a WebSocket upgrade (GET with Upgrade: websocket)", false);
-    if (trim(header(http::field::sec_websocket_version)) != "13") {
-      auto& res = http_state->response;
-      res = {};
-      res.set(http::field::sec_websocket_version, "13");
+    if (trim(header(http::field::sec_websocket_version)) != "13")
       return respond_error(426, "unsupported WebSocket version; use 13", false);
-    }
     if (!server.settings.allowed_origins.empty()) {
       const std::string_view origin = header(http::field::origin);
       bool ok = false;
@@ -1061,13 +1060,23 @@ void Server::Impl::accept() {
     if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
     if (ec) {
       // Out of descriptors and the like: back off instead of spinning, log at most once a second.
+      {
+        std::lock_guard lock(accept_mutex);
+        accept_problem = "accepting connections on " + settings.listen.str() + " fails: " +
+                         ec.message();
+      }
       const auto now = Clock::now().time_since_epoch().count();
-      auto last = last_slow_log.load(std::memory_order_relaxed);
-      if (now - last > std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(1)).count())
+      auto last = last_accept_log.load(std::memory_order_relaxed);
+      if (now - last > std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(1)).count() &&
+          last_accept_log.compare_exchange_strong(last, now))
         log(LogLevel::warn, "websocket: accept failed: " + ec.message());
       auto timer = std::make_shared<asio::steady_timer>(loops[0]->ctx, std::chrono::milliseconds(100));
       timer->async_wait([this, timer](boost::system::error_code) { accept(); });
       return;
+    }
+    {
+      std::lock_guard lock(accept_mutex);
+      accept_problem.clear();
     }
     asio::post(target.ctx, [&target, s = std::move(socket)]() mutable {
       auto session = std::make_shared<Session>(target, std::move(s));
@@ -1101,13 +1110,13 @@ Server::Impl::~Impl() {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     bool quiet = true;
     for (auto& loop : loops) {
-      std::promise<bool> empty;
-      auto f = empty.get_future();
-      asio::post(loop->ctx, [l = loop.get(), &empty] {
+      auto empty = std::make_shared<std::promise<bool>>();
+      auto f = empty->get_future();
+      asio::post(loop->ctx, [l = loop.get(), empty] {
         bool none = true;
-        for (auto& [raw, s] : l->sessions) none = none && s->phase == Session::Phase::closed;
-        for (auto& [raw, s] : l->sessions) none = none && !s->writing;
-        empty.set_value(none);
+        for (auto& [raw, s] : l->sessions)
+          none = none && (s->phase == Session::Phase::closed || !s->writing);
+        empty->set_value(none);
       });
       quiet = quiet && f.wait_for(std::chrono::milliseconds(200)) == std::future_status::ready &&
               f.get();
@@ -1474,6 +1483,11 @@ Server::~Server() = default;
 std::uint16_t Server::port() const noexcept { return impl_->bound_port; }
 
 std::string Server::metrics_text() const { return impl_->metrics_text(); }
+
+std::string Server::health_problem() const {
+  std::lock_guard lock(impl_->accept_mutex);
+  return impl_->accept_problem;
+}
 
 void Server::publish(herald::sdk::Texts topics, herald::sdk::Texts messages) {
   for (std::size_t i = 0; i < topics.size(); ++i)

@@ -32,6 +32,9 @@ class Server {
 
   std::uint16_t port() const noexcept;
 
+  // Empty while the listener accepts; otherwise what is wrong (e.g. out of descriptors).
+  std::string health_problem() const;
+
   struct Impl;
 
  private:
