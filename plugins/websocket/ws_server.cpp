@@ -289,7 +289,8 @@ struct Session : std::enable_shared_from_this<Session> {
   int rate_count = 0;
 
   std::vector<Frame> queue;  // [0, writing_count) is being written
-  std::size_t queued_bytes = 0;
+  std::size_t head_offset = 0;  // bytes of queue[0] already sent by a direct write
+  std::size_t queued_bytes = 0;  // not yet sent
   bool writing = false;
   std::size_t writing_count = 0;
   std::vector<asio::const_buffer> gather;
@@ -851,10 +852,29 @@ struct Session : std::enable_shared_from_this<Session> {
   void send_text(std::string_view payload) { enqueue(make_frame(Opcode::text, payload)); }
 
   // False when the frame did not fit the send queue (the caller closes the socket).
+  // The usual case, an idle socket with room in its kernel buffer, costs one non-blocking
+  // write and nothing else; only what the kernel does not take is queued for an async write.
   bool try_enqueue(const Frame& frame) {
-    if (queued_bytes + frame->size() > server.settings.send_queue_bytes) return false;
+    std::size_t written = 0;
+    if (!writing && queue.empty()) {
+      boost::system::error_code ec;
+      written = socket.write_some(asio::buffer(*frame), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        written = 0;
+      } else if (ec) {
+        // The peer is gone: the read side will see it too; end the session outside any
+        // delivery loop.
+        asio::post(loop.ctx, [self = shared_from_this()] { self->close_now(); });
+        return true;
+      }
+      server.counters.bytes_sent.fetch_add(written, std::memory_order_relaxed);
+      if (written == frame->size()) return true;
+    }
+    const std::size_t rest = frame->size() - written;
+    if (queued_bytes + rest > server.settings.send_queue_bytes) return false;
+    if (queue.empty()) head_offset = written;
     queue.push_back(frame);
-    queued_bytes += frame->size();
+    queued_bytes += rest;
     if (!writing) start_write();
     return true;
   }
@@ -881,6 +901,7 @@ struct Session : std::enable_shared_from_this<Session> {
     const std::size_t n = std::min(queue.size(), kMaxGather);
     gather.clear();
     for (std::size_t i = 0; i < n; ++i) gather.emplace_back(queue[i]->data(), queue[i]->size());
+    gather[0] += head_offset;  // what a direct write already sent
     writing = true;
     writing_count = n;
     asio::async_write(socket, std::span<const asio::const_buffer>(gather),
@@ -895,6 +916,8 @@ struct Session : std::enable_shared_from_this<Session> {
     if (phase == Phase::closed) return;
     if (ec) return close_now();
     for (std::size_t i = 0; i < writing_count; ++i) queued_bytes -= queue[i]->size();
+    queued_bytes += head_offset;
+    head_offset = 0;
     queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(writing_count));
     writing_count = 0;
     if (!queue.empty()) return start_write();
