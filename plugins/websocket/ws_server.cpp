@@ -189,6 +189,16 @@ struct Loop {
   std::array<char, 64 * 1024> read_buffer{};
   std::string scratch;                // an unmasked payload
   std::vector<Session*> slow;         // found slow during a delivery, closed after it
+  std::vector<std::shared_ptr<Session>> dirty;  // sockets with queued frames to flush
+  bool flush_posted = false;
+  void mark_dirty(std::shared_ptr<Session> s) {
+    dirty.push_back(std::move(s));
+    if (!flush_posted) {
+      flush_posted = true;
+      asio::post(ctx, [this] { flush(); });
+    }
+  }
+  void flush();
   void deliver(const std::vector<Delivery>& items);
   void on_tick();
 };
@@ -278,6 +288,7 @@ struct Session : std::enable_shared_from_this<Session> {
   std::string socket_id;
   bool counted = false;  // in ws_connections
   bool slow = false;
+  bool dirty = false;    // in loop.dirty, waiting for the loop's flush
   bool close_sent = false;
   std::string partial;  // bytes of an incomplete frame
   std::string fragments;  // a fragmented message being assembled
@@ -852,31 +863,47 @@ struct Session : std::enable_shared_from_this<Session> {
   void send_text(std::string_view payload) { enqueue(make_frame(Opcode::text, payload)); }
 
   // False when the frame did not fit the send queue (the caller closes the socket).
-  // The usual case, an idle socket with room in its kernel buffer, costs one non-blocking
-  // write and nothing else; only what the kernel does not take is queued for an async write.
+  // Queues a reference to the shared frame; the loop flushes every socket that got something
+  // once the tasks already queued have run, so a burst of events leaves in one write per socket.
   bool try_enqueue(const Frame& frame) {
-    std::size_t written = 0;
-    if (!writing && queue.empty()) {
-      boost::system::error_code ec;
-      written = socket.write_some(asio::buffer(*frame), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        written = 0;
-      } else if (ec) {
-        // The peer is gone: the read side will see it too; end the session outside any
-        // delivery loop.
-        asio::post(loop.ctx, [self = shared_from_this()] { self->close_now(); });
-        return true;
-      }
-      server.counters.bytes_sent.fetch_add(written, std::memory_order_relaxed);
-      if (written == frame->size()) return true;
-    }
-    const std::size_t rest = frame->size() - written;
-    if (queued_bytes + rest > server.settings.send_queue_bytes) return false;
-    if (queue.empty()) head_offset = written;
+    if (queued_bytes + frame->size() > server.settings.send_queue_bytes) return false;
     queue.push_back(frame);
-    queued_bytes += rest;
-    if (!writing) start_write();
+    queued_bytes += frame->size();
+    if (!writing && !dirty) {
+      dirty = true;
+      loop.mark_dirty(shared_from_this());
+    }
     return true;
+  }
+
+  // Writes what is queued: one non-blocking gathered write, then an async write for whatever
+  // the kernel did not take.
+  void flush() {
+    if (writing || queue.empty() || phase == Phase::closed) return;
+    const std::size_t n = std::min(queue.size(), kMaxGather);
+    gather.clear();
+    for (std::size_t i = 0; i < n; ++i) gather.emplace_back(queue[i]->data(), queue[i]->size());
+    gather[0] += head_offset;
+    boost::system::error_code ec;
+    std::size_t written = socket.write_some(std::span<const asio::const_buffer>(gather), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      written = 0;
+    } else if (ec) {
+      return close_now();  // the peer is gone
+    }
+    server.counters.bytes_sent.fetch_add(written, std::memory_order_relaxed);
+    queued_bytes -= written;
+    std::size_t done = 0;
+    std::size_t left = written + head_offset;
+    while (done < n && left >= queue[done]->size()) left -= queue[done++]->size();
+    queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(done));
+    head_offset = left;
+    if (!queue.empty()) return start_write();
+    if (queue.capacity() > 64) std::vector<Frame>().swap(queue);
+    if (close_sent) {
+      boost::system::error_code ignored;
+      socket.shutdown(tcp::socket::shutdown_send, ignored);
+    }
   }
 
   void enqueue(Frame frame) {
@@ -898,6 +925,7 @@ struct Session : std::enable_shared_from_this<Session> {
   }
 
   void start_write() {
+    dirty = false;
     const std::size_t n = std::min(queue.size(), kMaxGather);
     gather.clear();
     for (std::size_t i = 0; i < n; ++i) gather.emplace_back(queue[i]->data(), queue[i]->size());
@@ -920,7 +948,7 @@ struct Session : std::enable_shared_from_this<Session> {
     head_offset = 0;
     queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(writing_count));
     writing_count = 0;
-    if (!queue.empty()) return start_write();
+    if (!queue.empty()) return flush();
     if (queue.capacity() > 64) std::vector<Frame>().swap(queue);
     if (gather.capacity() > 8) std::vector<asio::const_buffer>().swap(gather);
     if (close_sent) {
@@ -947,7 +975,7 @@ struct Session : std::enable_shared_from_this<Session> {
     queued_bytes += frame->size();
     close_sent = true;
     close_deadline = Clock::now() + kCloseGrace;
-    if (!writing) start_write();
+    if (!writing) flush();
   }
 
   void fail(std::uint16_t code, std::string_view reason) {
@@ -996,6 +1024,18 @@ void Loop::deliver(const std::vector<Delivery>& items) {
     auto owner = keep->second;
     owner->too_slow();
   }
+}
+
+void Loop::flush() {
+  flush_posted = false;
+  std::vector<std::shared_ptr<Session>> now;
+  now.swap(dirty);
+  for (auto& s : now) {
+    s->dirty = false;
+    s->flush();
+  }
+  now.clear();
+  if (dirty.empty()) dirty.swap(now);  // keep the capacity
 }
 
 void Loop::on_tick() {
