@@ -428,16 +428,19 @@ struct Session : std::enable_shared_from_this<Session> {
     socket_id = std::to_string(server.node) + "." + std::to_string(seq);
     if (!known_app) {
       send_text(error_json(close_code::no_such_app, "Application does not exist"));
-      return close_with(close_code::no_such_app, "Application does not exist");
+      close_with(close_code::no_such_app, "Application does not exist");
+      return arm_read();  // to see the client's close (or EOF) at once
     }
     const std::size_t limit = server.settings.max_connections;
     const std::size_t now_open = server.ws_connections.fetch_add(1, std::memory_order_relaxed);
-    counted = true;
     if (limit != 0 && now_open >= limit) {
+      server.ws_connections.fetch_sub(1, std::memory_order_relaxed);  // a refusal takes no slot
       server.counters.refused.fetch_add(1, std::memory_order_relaxed);
       send_text(error_json(close_code::over_capacity, "Over capacity"));
-      return close_with(close_code::over_capacity, "Over capacity");
+      close_with(close_code::over_capacity, "Over capacity");
+      return arm_read();
     }
+    counted = true;
     server.counters.connections_total.fetch_add(1, std::memory_order_relaxed);
     std::string data_text = "{\"socket_id\":\"" + socket_id +
                             "\",\"activity_timeout\":" +
@@ -921,7 +924,8 @@ struct Session : std::enable_shared_from_this<Session> {
       server.log(LogLevel::warn, "socket " + socket_id + " closed with 4100: it stopped reading "
                                  "and its send queue passed send_queue_bytes (" +
                                      std::to_string(server.settings.send_queue_bytes) + ")");
-    close_with(close_code::over_capacity, "Over capacity: the client does not read fast enough");
+    close_with(close_code::over_capacity, "Over capacity: the client does not read fast enough",
+               true);
   }
 
   void start_write() {
@@ -959,17 +963,23 @@ struct Session : std::enable_shared_from_this<Session> {
 
   // ---- Closing ----
 
-  // Ends the WebSocket: stops deliveries, drops what is not being written, sends a close frame
-  // and waits (at most kCloseGrace) for the client to close.
-  void close_with(std::uint16_t code, std::string_view reason) {
+  // Ends the WebSocket: stops deliveries, sends a close frame after what is queued (or, with
+  // `drop_queued`, instead of what is not being written yet: a slow consumer's backlog) and
+  // waits (at most kCloseGrace) for the client to close.
+  void close_with(std::uint16_t code, std::string_view reason, bool drop_queued = false) {
     if (phase != Phase::websocket) {
       if (phase == Phase::http) close_now();
       return;
     }
     phase = Phase::closing;
     leave_all();
-    for (std::size_t i = writing_count; i < queue.size(); ++i) queued_bytes -= queue[i]->size();
-    queue.resize(writing_count);
+    if (drop_queued) {
+      const std::size_t keep = writing ? writing_count : 0;
+      for (std::size_t i = keep; i < queue.size(); ++i) queued_bytes -= queue[i]->size();
+      if (keep == 0 && !queue.empty()) queued_bytes += head_offset;
+      if (keep == 0) head_offset = 0;
+      queue.resize(keep);
+    }
     auto frame = std::make_shared<const std::string>(encode_close(code, reason));
     queue.push_back(frame);
     queued_bytes += frame->size();
