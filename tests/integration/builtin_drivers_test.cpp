@@ -1,5 +1,6 @@
 // The shipped `log` and `null` plugins, loaded for real from the build tree.
 #include <gtest/gtest.h>
+#include <herald/driver.h>
 
 #include "core/errors.hpp"
 #include "plugin/plugin.hpp"
@@ -12,7 +13,8 @@ const std::filesystem::path kPlugins = HERALD_TEST_PLUGIN_DIR;
 TEST(BuiltinDrivers, NullPluginDeclaresItsNameAndIsNotAGuard) {
   auto plugin = Plugin::load(kPlugins / "herald_null.so");
   EXPECT_EQ(plugin->info().name, "null");
-  EXPECT_EQ(plugin->info().abi_string(), "1.1");
+  EXPECT_EQ(plugin->info().abi_string(),
+            std::to_string(HERALD_ABI_MAJOR) + "." + std::to_string(HERALD_ABI_MINOR));
   EXPECT_FALSE(plugin->info().can_authorize);
 }
 

@@ -1,4 +1,4 @@
-// The `herald` command as a user meets it (DESIGN.md section 4): the real binary runs as a child
+// The `herald` command as a user meets it (docs/reference.md section 3): the real binary runs as a child
 // process with a controlled environment, and every test checks the exit code and exactly what
 // went to stdout and stderr. Exit codes: 0 ok, 1 a driver failed at run time, 2 usage or config.
 #include <filesystem>
@@ -9,6 +9,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <herald/driver.h>
 
 #include "cli_test_support.hpp"
 #include "test_files.hpp"
@@ -37,6 +38,8 @@ using Env = std::vector<std::pair<std::string, std::string>>;
 const fs::path kHerald = HERALD_TEST_BINARY;
 const fs::path kPluginDir = HERALD_TEST_PLUGIN_DIR;
 const fs::path kFixtureDir = HERALD_TEST_FIXTURE_DIR;
+// The driver ABI this host and its in-tree plugins are built for, as `herald drivers` shows it.
+const std::string kAbi = std::to_string(HERALD_ABI_MAJOR) + "." + std::to_string(HERALD_ABI_MINOR);
 const fs::path kSourceDir = HERALD_TEST_SOURCE_DIR;
 
 // herald always searches <exe>/../lib/herald/plugins last; in the build tree that is
@@ -265,7 +268,8 @@ acme = ")" + plugin.string() + "\"\n");
   const std::string prefix = "herald: " + config.string() + ":7:8: " + plugin.string() + ": ";
   // Only the start and the advice are pinned: the supported range grows with each minor.
   ExpectConfigErrorThatEverywhere(
-      config, AllOf(StartsWith(prefix + "built for driver ABI 2.0, this herald supports ABI 1.0 to 1.1"),
+      config, AllOf(StartsWith(prefix + "built for driver ABI 2.0, this herald supports ABI 1.0 to " +
+                               kAbi),
                     EndsWith("; rebuild the plugin against Herald SDK 1.x")));
 }
 
@@ -302,7 +306,7 @@ TEST_F(CliPublish, ShippedConfigLogsThroughTheLogConnection) {
   const ProcessResult r =
       Herald({"publish", "order.1", "-m", R"({"status":"purchased"})", "--config", shipped.string(),
               "--plugin-dir", kPluginDir.string()},
-             {{"BROADCAST_CONNECTION", "log"}});
+             {{"BROADCAST_CONNECTION", "log"}, {"HERALD_APP_SECRET", "s"}, {"HERALD_JWT_SECRET", "j"}});
   ExpectExit(r, 0);
   EXPECT_THAT(split_lines(r.out),
               ElementsAre(EndsWith(LogLine("order.1", R"({"status":"purchased"})"))));
@@ -483,9 +487,9 @@ TEST_F(CliDrivers, ListsEveryPluginWithVersionAbiCapabilitiesAndPath) {
     EXPECT_THAT(Columns(lines[i]).back(), StartsWith(BuiltinPluginDir().string())) << lines[i];
   // --plugin-dir comes first; within a directory, files in name order.
   EXPECT_THAT(Columns(lines[1]),
-              ElementsAre("recorder", "2.3.4", "1.1", "publish", recorder.string()));
-  EXPECT_THAT(Columns(lines[2]), ElementsAre("log", "1.0.0", "1.1", "publish", log.string()));
-  EXPECT_THAT(Columns(lines[3]), ElementsAre("null", "1.0.0", "1.1", "publish", null.string()));
+              ElementsAre("recorder", "2.3.4", kAbi, "publish", recorder.string()));
+  EXPECT_THAT(Columns(lines[2]), ElementsAre("log", "1.0.0", kAbi, "publish", log.string()));
+  EXPECT_THAT(Columns(lines[3]), ElementsAre("null", "1.0.0", kAbi, "publish", null.string()));
   // The copies hide the built-in log and null plugins, which is worth a note.
   const fs::path builtin = BuiltinPluginDir();
   EXPECT_THAT(split_lines(r.err),
@@ -508,7 +512,7 @@ TEST_F(CliDrivers, BrokenPluginIsSkippedWithOneLineAndTheOthersStillListed) {
   const auto lines = split_lines(r.out);
   ASSERT_THAT(lines, SizeIs(Ge(4u))) << Describe(r);
   EXPECT_THAT(Columns(lines[1]),
-              ElementsAre("recorder", "2.3.4", "1.1", "publish", recorder.string()));
+              ElementsAre("recorder", "2.3.4", kAbi, "publish", recorder.string()));
   // Then the built-in directory, in file name order (other built-in drivers in between).
   std::vector<std::vector<std::string>> builtin_rows;
   for (size_t i = 2; i < lines.size(); ++i) {
@@ -516,14 +520,15 @@ TEST_F(CliDrivers, BrokenPluginIsSkippedWithOneLineAndTheOthersStillListed) {
     if (columns[0] == "log" || columns[0] == "null") builtin_rows.push_back(columns);
   }
   EXPECT_THAT(builtin_rows,
-              ElementsAre(ElementsAre("log", "1.0.0", "1.1", "publish",
+              ElementsAre(ElementsAre("log", "1.0.0", kAbi, "publish",
                                       (builtin / "herald_log.so").string()),
-                          ElementsAre("null", "1.0.0", "1.1", "publish",
+                          ElementsAre("null", "1.0.0", kAbi, "publish",
                                       (builtin / "herald_null.so").string())));
   EXPECT_THAT(
       split_lines(r.err),
       ElementsAre(AllOf(StartsWith("herald: skipped " + wrong_major.string() +
-                                   ": built for driver ABI 2.0, this herald supports ABI 1.0 to 1.1"),
+                                   ": built for driver ABI 2.0, this herald supports ABI 1.0 to " +
+                                   kAbi),
                         HasSubstr("rebuild the plugin against Herald SDK 1.x")),
                   "herald: skipped " + junk.string() +
                       ": cannot be opened: not a shared library for this platform"));
@@ -582,7 +587,9 @@ rule = { allow = true }
 
 TEST_F(CliCheck, ShippedConfigIsOk) {
   const fs::path shipped = kSourceDir / "config/broadcasting.toml";
-  const ProcessResult r = Herald({"--config", shipped.string(), "check"});
+  // Its secrets come from the environment (scripts/run.sh generates them into herald.env).
+  const ProcessResult r = Herald({"--config", shipped.string(), "check"},
+                                 {{"HERALD_APP_SECRET", "s"}, {"HERALD_JWT_SECRET", "j"}});
   ExpectExit(r, 0);
   EXPECT_THAT(r.out, AllOf(StartsWith(shipped.string() + ": OK ("), EndsWith(")\n")));
   EXPECT_THAT(split_lines(r.out), SizeIs(1));
@@ -635,7 +642,9 @@ class CliOptions : public CliTest {};
 TEST_F(CliOptions, VersionNamesTheDriverAbi) {
   const ProcessResult r = Herald({"--version"});
   ExpectExit(r, 0);
-  EXPECT_TRUE(std::regex_match(r.out, std::regex(R"(herald \d+\.\d+\.\d+ \(driver ABI 1\.1\)\n)")))
+  EXPECT_TRUE(std::regex_match(
+      r.out, std::regex(R"(herald \d+\.\d+\.\d+ \(driver ABI )" + std::to_string(HERALD_ABI_MAJOR) +
+                        R"(\.)" + std::to_string(HERALD_ABI_MINOR) + R"(\)\n)")))
       << r.out;
   EXPECT_EQ(r.err, "");
 }

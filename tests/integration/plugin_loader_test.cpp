@@ -328,7 +328,8 @@ TEST(PluginCatalog, ReportsBadPluginsAndKeepsDiscovering) {
 TEST(PluginCatalog, ScansTheWholeFixtureDirectory) {
   PluginCatalog catalog({kFixtures});
   for (const char* name :
-       {"recorder", "fixture-guard", "create-throws", "config-error", "publish-throws"}) {
+       {"recorder", "fixture-guard", "create-throws", "config-error", "publish-throws",
+        "metrics-role", "abi-1-0", "abi-1-1"}) {
     EXPECT_NE(catalog.find(name), nullptr) << name;
   }
   const std::vector<std::string> problems = problem_messages(catalog);

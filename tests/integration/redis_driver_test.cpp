@@ -653,7 +653,9 @@ TEST_F(RedisCliTest, DriversListsTheHealthCapability) {
   for (const auto& line : split_lines(r.out)) {
     if (line.rfind("redis ", 0) != 0) continue;
     found = true;
-    EXPECT_THAT(line, AllOf(HasSubstr("1.1"), HasSubstr("publish,health")));
+    EXPECT_THAT(line, AllOf(HasSubstr(std::to_string(HERALD_ABI_MAJOR) + "." +
+                                      std::to_string(HERALD_ABI_MINOR)),
+                            HasSubstr("publish,health")));
   }
   EXPECT_TRUE(found) << r.out;
 }

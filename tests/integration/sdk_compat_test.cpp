@@ -1,7 +1,9 @@
 // SDK compatibility across minor versions: a plugin built against SDK 1.0 (fixtures/abi_1_0.c,
 // the 1.0 descriptor layout followed by a trap where 1.1's `health` would be) loads in this
-// host, publishes, and counts as healthy without the host reading past its struct_size; and
-// the generated herald/version.h agrees with driver.h. A plugin of another major is refused
+// host, publishes, and counts as healthy without the host reading past its struct_size; a
+// plugin built against SDK 1.1 (fixtures/abi_1_1.c, a trap where 1.2's `metrics` would be)
+// loads, reports health and contributes no metrics; and the generated herald/version.h agrees
+// with driver.h. A plugin of another major is refused
 // with the clear message: PluginLoad.RefusesAnotherAbiMajor (plugin_loader_test.cpp) and
 // CliConfigError.DriverAliasToPluginOfAnotherAbiMajor (cli_test.cpp) cover that.
 #include <gmock/gmock.h>
@@ -39,6 +41,7 @@ using testing_support::write_file;
 
 const fs::path kHerald = HERALD_TEST_BINARY;
 const fs::path kAbi10 = fs::path(HERALD_TEST_FIXTURE_DIR) / "herald_fixture_abi_1_0.so";
+const fs::path kAbi11 = fs::path(HERALD_TEST_FIXTURE_DIR) / "herald_fixture_abi_1_1.so";
 
 ConnectionConfig recorder_connection(const std::string& path) {
   ConnectionConfig c;
@@ -77,12 +80,35 @@ TEST(SdkCompat, APluginBuiltAgainstSdk10Loads) {
   EXPECT_EQ(info.abi_version, std::uint32_t{1} << 16);
   EXPECT_EQ(info.abi_string(), "1.0");
   EXPECT_FALSE(info.can_report_health);
+  EXPECT_FALSE(info.can_report_metrics);
   EXPECT_FALSE(info.can_authorize);
   // The host's copy is sized for its own ABI; what the plugin did not declare is NULL, so the
   // trap placed after the 1.0 descriptor was not copied.
   EXPECT_EQ(plugin->descriptor().struct_size, sizeof(herald_driver_descriptor));
   EXPECT_EQ(plugin->descriptor().health, nullptr);
+  EXPECT_EQ(plugin->descriptor().metrics, nullptr);
   EXPECT_NE(plugin->descriptor().publish, nullptr);
+}
+
+TEST(SdkCompat, APluginBuiltAgainstSdk11LoadsWithHealthAndNoMetrics) {
+  auto plugin = Plugin::load(kAbi11);
+  const PluginInfo& info = plugin->info();
+  EXPECT_EQ(info.name, "abi-1-1");
+  EXPECT_EQ(info.abi_string(), "1.1");
+  EXPECT_TRUE(info.can_report_health);
+  EXPECT_FALSE(info.can_report_metrics);
+  // The trap where 1.2 put `metrics` lies past the plugin's struct_size: not copied.
+  EXPECT_NE(plugin->descriptor().health, nullptr);
+  EXPECT_EQ(plugin->descriptor().metrics, nullptr);
+
+  TempDir dir;
+  ConnectionConfig c = recorder_connection("unused.log");
+  c.driver = "abi-1-1";
+  DriverInstance instance(plugin, c, nullptr, std::make_shared<spdlog::logger>("sdk-compat-test"),
+                          dir.path().string(), HERALD_ROLE_SERVER);
+  instance.publish({"order.1"}, "m");
+  EXPECT_EQ(instance.health_problem(), std::nullopt);
+  EXPECT_THAT(instance.metrics_text(), IsEmpty());
 }
 
 TEST(SdkCompat, ASdk10PluginPublishesAndCountsAsHealthy) {
@@ -95,6 +121,7 @@ TEST(SdkCompat, ASdk10PluginPublishesAndCountsAsHealthy) {
   EXPECT_THAT(split_lines(read_file(dir / "record.log")),
               ElementsAre("order.1,order.2|first", "order.3|second"));
   EXPECT_EQ(instance.health_problem(), std::nullopt);
+  EXPECT_THAT(instance.metrics_text(), IsEmpty());  // 1.0: no metrics, the host reads none
 }
 
 TEST(SdkCompat, TheCommandListsAndPublishesThroughASdk10Plugin) {

@@ -62,9 +62,10 @@ run_ok() {
 }
 
 # herald_clean ARGS...: runs a herald binary the way a user's shell would, without anything
-# of this test's environment that herald reads (HERALD_*, BROADCAST_*).
+# of this test's environment that herald reads (HERALD_*, BROADCAST_*), with the two secrets
+# the shipped config reads (a user sets them, or the env_file the .deb generates holds them).
 herald_clean() {
-  env -i PATH=/usr/bin:/bin HOME="${HOME:-/root}" "$@"
+  env -i PATH=/usr/bin:/bin HOME="${HOME:-/root}" HERALD_APP_SECRET=s HERALD_JWT_SECRET=j "$@"
 }
 
 # The names (not paths) of the *.so files in a directory, sorted, one per line.

@@ -65,7 +65,7 @@ run_ok "herald --version" herald_clean "$prefix/bin/herald" --version
 # run from an empty directory, use PREFIX's plugins and PREFIX/etc/herald/broadcasting.toml.
 expect_installed_herald_works() {
   local p=$1
-  run_ok "herald drivers" bash -c "cd '$work/cwd' && env -i PATH=/usr/bin:/bin '$p/bin/herald' drivers"
+  run_ok "herald drivers" bash -c "cd '$work/cwd' && env -i PATH=/usr/bin:/bin HERALD_APP_SECRET=s HERALD_JWT_SECRET=j '$p/bin/herald' drivers"
   expect_contains "herald drivers" "$RUN_OUT" "$p/lib/herald/plugins/herald_log.so"
   expect_contains "herald drivers" "$RUN_OUT" "$p/lib/herald/plugins/herald_null.so"
   # The shipped config's secrets come from the environment here (or its env_file).

@@ -555,7 +555,7 @@ TEST_F(BroadcastConfigLoadTest, ErrorsNameTheFileAsGiven) {
 // The config shipped in the repository must always load with this parser.
 TEST(ShippedConfigTest, LoadsAndDescribesTheDefaults) {
   const fs::path path =
-      (fs::path(__FILE__).parent_path() / "../../config/broadcasting.toml").lexically_normal();
+      fs::path(HERALD_TEST_SOURCE_DIR) / "config" / "broadcasting.toml";
   // The secrets have no fallback in the shipped file: they come from the environment or the
   // env_file that scripts/run.sh writes (absent in a clean checkout, set here).
   EXPECT_THAT(error_of([&] { (void)BroadcastConfig::load(path, fake_env()); }),

@@ -132,6 +132,10 @@ class Broadcast {
 
   // Why the connection cannot publish right now, or nullopt when it can (`GET /healthz`).
   virtual std::optional<std::string> health_problem() { return std::nullopt; }
+
+  // The connection's own metrics in the Prometheus text format, whole lines, appended to
+  // `GET /metrics`; empty when it has none.
+  virtual std::string metrics_text() { return {}; }
 };
 
 // Spiral's GuardInterface.

@@ -5,6 +5,7 @@
 #include <ostream>
 
 #include "core/errors.hpp"
+#include "server/server_config.hpp"
 
 namespace herald::cli {
 
@@ -44,24 +45,29 @@ int drivers(PluginCatalog& catalog, std::ostream& out, std::ostream& err) {
   if (plugins.empty()) {
     err << "herald: no driver plugins found in " << catalog.dirs_string() << "\n";
   } else {
-    size_t name_width = 4, version_width = 7;
+    auto capabilities = [](const PluginInfo& info) {
+      std::string caps = "publish";
+      if (info.can_authorize) caps += ",authorize";
+      if (info.can_report_health) caps += ",health";
+      if (info.can_report_metrics) caps += ",metrics";
+      return caps;
+    };
+    size_t name_width = 4, version_width = 7, caps_width = 24;
     for (const auto& p : plugins) {
       name_width = std::max(name_width, p->info().name.size());
       version_width = std::max(version_width, p->info().version.size());
+      caps_width = std::max(caps_width, capabilities(p->info()).size());
     }
     auto row = [&](const std::string& name, const std::string& version, const std::string& abi,
                    const std::string& caps, const std::string& path) {
       out << std::left << std::setw(int(name_width) + 2) << name
-          << std::setw(int(version_width) + 2) << version << std::setw(5) << abi << std::setw(26)
-          << caps << path << "\n";
+          << std::setw(int(version_width) + 2) << version << std::setw(5) << abi
+          << std::setw(int(caps_width) + 2) << caps << path << "\n";
     };
     row("NAME", "VERSION", "ABI", "CAPABILITIES", "PATH");
     for (const auto& p : plugins) {
       const PluginInfo& info = p->info();
-      std::string caps = "publish";
-      if (info.can_authorize) caps += ",authorize";
-      if (info.can_report_health) caps += ",health";
-      row(info.name, info.version, info.abi_string(), caps, info.path.string());
+      row(info.name, info.version, info.abi_string(), capabilities(info), info.path.string());
     }
   }
   for (const auto& problem : catalog.problems())
@@ -70,7 +76,16 @@ int drivers(PluginCatalog& catalog, std::ostream& out, std::ostream& err) {
 }
 
 int check(Runtime& runtime, std::ostream& out, std::ostream& err) {
-  const auto problems = runtime.check();
+  auto problems = runtime.check();
+  // What `herald serve` would refuse too: a bad [server] table, two listeners on one address.
+  try {
+    const ServerConfig server = parse_server_config(runtime.config());
+    for (auto& line : listen_conflicts(runtime.config(), server.listen,
+                                       server_listen_origin(runtime.config())))
+      problems.push_back(std::move(line));
+  } catch (const ConfigException& e) {
+    problems.emplace_back(e.what());
+  }
   for (const auto& line : problems) err << "herald: " << line << "\n";
   if (!problems.empty()) return kUsage;
   const auto names = runtime.config().connection_names();

@@ -1,4 +1,4 @@
-// The `herald` subcommands. Each returns the process exit code (DESIGN.md section 4):
+// The `herald` subcommands. Each returns the process exit code (docs/reference.md section 3):
 // 0 success, 1 a driver failed at run time, 2 usage or configuration error.
 #pragma once
 

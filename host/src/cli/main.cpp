@@ -135,6 +135,8 @@ int run(int argc, char** argv) {
   RuntimeOptions options;
   options.config_file = locate_config(config_option, config_env);
   options.plugin_dirs = std::move(plugin_dirs);
+  // Only `serve` runs servers; `publish`, `check` and `drivers` are one-shot clients.
+  options.role = command == "serve" ? HERALD_ROLE_SERVER : HERALD_ROLE_CLIENT;
   Runtime runtime(std::move(options));
 
   if (command == "drivers") return cli::drivers(runtime.catalog(), std::cout, std::cerr);

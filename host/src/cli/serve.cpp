@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <cstring>
+#include <stdexcept>
 #include <system_error>
 
 #include "cli/commands.hpp"
@@ -17,10 +18,19 @@
 namespace herald::cli {
 
 int serve(Runtime& runtime, const ServeArgs& args) {
+  // Drivers start their listeners only when told they are serving (ABI 1.2 role).
+  if (runtime.role() != HERALD_ROLE_SERVER)
+    throw std::logic_error("herald serve needs a Runtime with role HERALD_ROLE_SERVER");
   ServerConfig config = parse_server_config(runtime.config());
   if (args.listen) config.listen = parse_listen_address(*args.listen, "--listen");
   std::shared_ptr<spdlog::logger> logger = runtime.shared_logger();
   if (config.log_format == LogFormat::json) use_json_format(*logger);
+
+  // Two listeners on one address: a configuration error, found before any connection starts.
+  const auto conflicts =
+      listen_conflicts(runtime.config(), config.listen,
+                       args.listen ? "`--listen`" : server_listen_origin(runtime.config()));
+  if (!conflicts.empty()) throw ConfigException(conflicts.front());
 
   // Fail fast: a connection that cannot start stops the server before it listens.
   const auto names = runtime.config().connection_names();

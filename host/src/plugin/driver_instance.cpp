@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "core/errors.hpp"
+#include "core/prometheus_text.hpp"
 
 namespace herald {
 namespace {
@@ -169,11 +170,36 @@ herald_auth_result make_result(AuthBuilder& builder) {
   return r;
 }
 
+// ---- the metrics writer ----
+
+// Collects what a plugin's `metrics` writes, up to the limit (the plugin's text is untrusted).
+struct MetricsSink {
+  std::string text;
+  bool over_limit = false;
+};
+
+void collect_metrics(void* user, herald_str text) noexcept {
+  auto* sink = static_cast<MetricsSink*>(user);
+  if (sink == nullptr || sink->over_limit || text.size == 0 || text.data == nullptr) return;
+  if (text.size > DriverInstance::kMetricsLimit - sink->text.size()) {
+    sink->over_limit = true;
+    return;
+  }
+  try {
+    sink->text.append(text.data, text.size);
+  } catch (...) {  // out of memory: never let an exception cross the plugin's C frames
+    sink->over_limit = true;
+  }
+}
+
+enum MetricsWarning : unsigned { kMetricsFailed = 1, kMetricsTooLarge = 2, kMetricsBadLines = 4 };
+
 }  // namespace
 
 DriverInstance::DriverInstance(std::shared_ptr<Plugin> plugin, const ConnectionConfig& config,
                                std::shared_ptr<const TopicRegistry> topics,
-                               std::shared_ptr<spdlog::logger> logger, const std::string& base_dir)
+                               std::shared_ptr<spdlog::logger> logger, const std::string& base_dir,
+                               herald_role role)
     : plugin_(std::move(plugin)),
       publish_(plugin_->descriptor().publish),
       context_{config.name, std::move(logger), std::move(topics)} {
@@ -183,6 +209,7 @@ DriverInstance::DriverInstance(std::shared_ptr<Plugin> plugin, const ConnectionC
   api_.log = &host_log;
   api_.log_enabled = &host_log_enabled;
   api_.authorize_topic = &host_authorize_topic;
+  api_.role = role;
 
   PluginConfig plugin_config(config, base_dir);
   ErrorBuffer err;
@@ -239,6 +266,32 @@ std::optional<std::string> DriverInstance::health_problem() {
   ErrorBuffer err;
   if (plugin_->descriptor().health(instance_, &err.error) == HERALD_OK) return std::nullopt;
   return err.message();
+}
+
+std::string DriverInstance::metrics_text() {
+  if (!plugin_->info().can_report_metrics) return {};  // 1.0/1.1 plugin, or none declared
+  auto warn_once = [this](unsigned kind, const std::string& what) {
+    if ((metrics_warned_.fetch_or(kind) & kind) == 0)
+      context_.logger->warn("{}: metrics: {} (logged once)", describe(), what);
+  };
+  MetricsSink sink;
+  ErrorBuffer err;
+  if (plugin_->descriptor().metrics(instance_, &collect_metrics, &sink, &err.error) != HERALD_OK) {
+    warn_once(kMetricsFailed, "failed, left out of /metrics: " + err.message());
+    return {};
+  }
+  if (sink.over_limit) {
+    const size_t end = sink.text.rfind('\n');
+    sink.text.resize(end == std::string::npos ? 0 : end + 1);
+    warn_once(kMetricsTooLarge, "more than " + std::to_string(kMetricsLimit) +
+                                    " bytes, the rest left out of /metrics");
+  }
+  CheckedMetricsText checked = check_metrics_text(sink.text);
+  if (checked.dropped != 0)
+    warn_once(kMetricsBadLines, std::to_string(checked.dropped) +
+                                    " line(s) left out of /metrics, the first: " +
+                                    checked.first_problem);
+  return std::move(checked.text);
 }
 
 AuthorizationStatus DriverInstance::authorize(const AuthRequest& request) {

@@ -1,6 +1,8 @@
 // One connection backed by a plugin: the host side of the C ABI.
 #pragma once
 
+#include <atomic>
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -16,11 +18,13 @@ namespace herald {
 
 class DriverInstance final : public Broadcast, public Guard {
  public:
-  // Calls the plugin's `create` with the connection's config. Throws ConfigException when
-  // the driver rejects its configuration, DriverException for any other failure.
+  // Calls the plugin's `create` with the connection's config; the host API tells it `role`
+  // (HERALD_ROLE_SERVER inside `herald serve`). Throws ConfigException when the driver rejects
+  // its configuration, DriverException for any other failure.
   DriverInstance(std::shared_ptr<Plugin> plugin, const ConnectionConfig& config,
                  std::shared_ptr<const TopicRegistry> topics,
-                 std::shared_ptr<spdlog::logger> logger, const std::string& base_dir);
+                 std::shared_ptr<spdlog::logger> logger, const std::string& base_dir,
+                 herald_role role = HERALD_ROLE_CLIENT);
   ~DriverInstance() override;
   DriverInstance(const DriverInstance&) = delete;
   DriverInstance& operator=(const DriverInstance&) = delete;
@@ -30,6 +34,13 @@ class DriverInstance final : public Broadcast, public Guard {
   Guard* guard() noexcept override { return plugin_->info().can_authorize ? this : nullptr; }
   AuthorizationStatus authorize(const AuthRequest& request) override;
   std::optional<std::string> health_problem() override;
+  // The plugin's ABI 1.2 `metrics` text, checked (valid UTF-8 lines of the format; other
+  // lines are dropped) and capped at kMetricsLimit bytes (cut at a line end). Empty when the
+  // plugin has no `metrics` or it fails. Each kind of problem is logged once, as a warning.
+  std::string metrics_text() override;
+  static constexpr std::size_t kMetricsLimit = 1024 * 1024;
+
+  herald_role role() const noexcept { return static_cast<herald_role>(api_.role); }
 
   const Plugin& plugin() const noexcept { return *plugin_; }
   const std::string& connection_name() const noexcept { return context_.connection; }
@@ -51,6 +62,8 @@ class DriverInstance final : public Broadcast, public Guard {
   Context context_;
   herald_host_api api_{};
   void* instance_ = nullptr;
+  // Metrics problems already logged (bits: failed, too large, bad lines).
+  std::atomic<unsigned> metrics_warned_{0};
 };
 
 // Runs the plugin's `validate` (when it has one) on a connection's settings; throws

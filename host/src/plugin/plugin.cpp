@@ -128,7 +128,9 @@ std::shared_ptr<Plugin> Plugin::load(const std::filesystem::path& path) {
   info.path = path;
   info.can_authorize = d.authorize != nullptr;
   info.can_validate = d.validate != nullptr;
+  // Fields past the plugin's struct_size were not copied above, so they read as NULL here.
   info.can_report_health = d.health != nullptr;
+  info.can_report_metrics = d.metrics != nullptr;
   return plugin;
 }
 

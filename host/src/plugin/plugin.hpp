@@ -19,7 +19,8 @@ struct PluginInfo {
   std::filesystem::path path;
   bool can_authorize = false;
   bool can_validate = false;
-  bool can_report_health = false;  // ABI 1.1 `health`
+  bool can_report_health = false;   // ABI 1.1 `health`
+  bool can_report_metrics = false;  // ABI 1.2 `metrics`
 
   std::string abi_string() const;  // "1.0"
 };

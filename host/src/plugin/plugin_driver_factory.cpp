@@ -8,11 +8,12 @@ namespace herald {
 PluginDriverFactory::PluginDriverFactory(std::shared_ptr<PluginCatalog> catalog,
                                          std::shared_ptr<const TopicRegistry> topics,
                                          std::shared_ptr<spdlog::logger> logger,
-                                         std::filesystem::path base_dir)
+                                         std::filesystem::path base_dir, herald_role role)
     : catalog_(std::move(catalog)),
       topics_(std::move(topics)),
       logger_(std::move(logger)),
-      base_dir_(std::move(base_dir)) {}
+      base_dir_(std::move(base_dir)),
+      role_(role) {}
 
 std::shared_ptr<Plugin> PluginDriverFactory::plugin_for(const ConnectionConfig& config) {
   const std::string& driver = config.driver;
@@ -37,7 +38,7 @@ std::shared_ptr<Plugin> PluginDriverFactory::plugin_for(const ConnectionConfig& 
 std::shared_ptr<Broadcast> PluginDriverFactory::make(const ConnectionConfig& config) {
   auto plugin = plugin_for(config);
   auto instance = std::make_shared<DriverInstance>(std::move(plugin), config, topics_, logger_,
-                                                   base_dir_.string());
+                                                   base_dir_.string(), role_);
   logger_->debug("connection `{}` started (driver `{}` {})", config.name,
                  instance->plugin().info().name, instance->plugin().info().version);
   return instance;

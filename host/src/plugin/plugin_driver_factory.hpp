@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 
+#include <herald/driver.h>
 #include <spdlog/spdlog.h>
 
 #include "broadcast/broadcast_manager.hpp"
@@ -15,10 +16,12 @@ namespace herald {
 class PluginDriverFactory final : public DriverFactory {
  public:
   // `base_dir`: where relative driver paths (driverAliases = "lib/x.so") and driver-relative
-  // files are resolved - the config file's directory.
+  // files are resolved - the config file's directory. `role`: what every instance is told
+  // (herald_host_api.role): HERALD_ROLE_SERVER for `herald serve`, else HERALD_ROLE_CLIENT.
   PluginDriverFactory(std::shared_ptr<PluginCatalog> catalog,
                       std::shared_ptr<const TopicRegistry> topics,
-                      std::shared_ptr<spdlog::logger> logger, std::filesystem::path base_dir);
+                      std::shared_ptr<spdlog::logger> logger, std::filesystem::path base_dir,
+                      herald_role role = HERALD_ROLE_CLIENT);
 
   std::shared_ptr<Broadcast> make(const ConnectionConfig& config) override;
 
@@ -29,12 +32,14 @@ class PluginDriverFactory final : public DriverFactory {
 
   PluginCatalog& catalog() noexcept { return *catalog_; }
   const std::filesystem::path& base_dir() const noexcept { return base_dir_; }
+  herald_role role() const noexcept { return role_; }
 
  private:
   std::shared_ptr<PluginCatalog> catalog_;
   std::shared_ptr<const TopicRegistry> topics_;
   std::shared_ptr<spdlog::logger> logger_;
   std::filesystem::path base_dir_;
+  herald_role role_;
 };
 
 }  // namespace herald

@@ -14,7 +14,8 @@ Runtime::Runtime(RuntimeOptions options)
   register_topic_rules(*topics_, config_->topics());
   catalog_ = std::make_shared<PluginCatalog>(plugin_search_path(
       options.plugin_dirs, options.env("HERALD_PLUGIN_PATH").value_or(""), config_->plugin_dirs()));
-  factory_ = std::make_shared<PluginDriverFactory>(catalog_, topics_, logger_, config_->base_dir());
+  factory_ = std::make_shared<PluginDriverFactory>(catalog_, topics_, logger_, config_->base_dir(),
+                                                   options.role);
   manager_ = std::make_unique<BroadcastManager>(config_, factory_);
 }
 

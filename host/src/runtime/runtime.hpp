@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <herald/driver.h>
 #include <spdlog/spdlog.h>
 
 #include "auth/topic_registry.hpp"
@@ -22,6 +23,9 @@ struct RuntimeOptions {
   std::vector<std::filesystem::path> plugin_dirs;  // --plugin-dir, searched first
   EnvLookup env = process_env();                   // BROADCAST_*, HERALD_PLUGIN_PATH, ${VAR}
   std::shared_ptr<spdlog::logger> logger;          // default: host_logger()
+  // What driver instances are told they run in (ABI 1.2 herald_host_api.role): SERVER for
+  // `herald serve` (drivers may start listeners), CLIENT for one-shot commands and embedders.
+  herald_role role = HERALD_ROLE_CLIENT;
 };
 
 class Runtime {
@@ -38,6 +42,7 @@ class Runtime {
   const BroadcastConfig& config() const noexcept { return *config_; }
   spdlog::logger& logger() noexcept { return *logger_; }
   const std::shared_ptr<spdlog::logger>& shared_logger() const noexcept { return logger_; }
+  herald_role role() const noexcept { return factory_->role(); }
 
   // Validates without publishing (`herald check`): the default connection resolves, and every
   // connection's driver names a loadable plugin that accepts its settings. Returns one line

@@ -7,6 +7,7 @@
 
 #include "auth/topic_rules.hpp"
 #include "core/errors.hpp"
+#include "core/prometheus_text.hpp"
 #include "core/text.hpp"
 
 namespace herald {
@@ -125,7 +126,8 @@ ApiService::ApiService(BroadcastManager& manager, const ServerConfig& config,
 
 bool ApiService::may_block(const HttpRequest& request) const {
   const std::string_view path = path_of(request);
-  return path == kPublishPath || path == kHealthPath ||
+  // /metrics asks every driver for its own metrics (ABI 1.2): plugin code, off the I/O threads.
+  return path == kPublishPath || path == kHealthPath || path == kMetricsPath ||
          (authorize_path_ && path == *authorize_path_);
 }
 
@@ -313,7 +315,23 @@ HttpResponse ApiService::health(const HttpRequest& request) {
 HttpResponse ApiService::metrics(const HttpRequest& request) {
   HttpResponse res(http::status::ok, request.version());
   res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-  res.body() = metrics_.render();
+  // The host's metrics, then each configured connection's own (checked by DriverInstance),
+  // merged so that a family written by several instances of one driver appears once.
+  std::vector<std::string> texts{metrics_.render()};
+  for (const auto& name : manager_.config().connection_names()) {
+    try {
+      if (std::string text = manager_.connection(name)->metrics_text(); !text.empty())
+        texts.push_back(std::move(text));
+    } catch (const std::exception& e) {
+      logger_->debug("metrics of connection `{}` left out: {}", name, e.what());
+    }
+  }
+  if (texts.size() == 1) {
+    res.body() = std::move(texts.front());
+  } else {
+    const std::vector<std::string_view> views(texts.begin(), texts.end());
+    res.body() = merge_metrics_texts(views);
+  }
   return res;
 }
 

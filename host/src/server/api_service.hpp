@@ -1,4 +1,4 @@
-// What `herald serve` answers (DESIGN.md section 5): the publish API, the authorization
+// What `herald serve` answers (docs/reference.md section 4): the publish API, the authorization
 // endpoint (Spiral's AuthorizationMiddleware), /healthz and /metrics.
 #pragma once
 

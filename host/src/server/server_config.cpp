@@ -110,6 +110,82 @@ constexpr std::array<std::string_view, 12> kKeys = {
 
 }  // namespace
 
+std::string server_listen_origin(const BroadcastConfig& config) {
+  const toml::node* listen = config.document()["server"]["listen"].node();
+  if (listen == nullptr) return "the default `[server] listen`";
+  return "`[server] listen` (" + config.position_of(*listen).str() + ")";
+}
+
+namespace {
+
+enum class Collision { none, same, overlap };
+
+// Whether two listeners on these addresses could not both bind.
+Collision collide(const ListenAddress& a, const ListenAddress& b) {
+  if (a.port == 0 || b.port == 0 || a.port != b.port) return Collision::none;
+  boost::system::error_code ec_a, ec_b;
+  const auto x = boost::asio::ip::make_address(a.host, ec_a);
+  const auto y = boost::asio::ip::make_address(b.host, ec_b);
+  if (ec_a || ec_b) return a.host == b.host ? Collision::same : Collision::none;
+  if (x == y) return Collision::same;
+  if (x.is_v4() == y.is_v4() && (x.is_unspecified() || y.is_unspecified()))
+    return Collision::overlap;
+  return Collision::none;
+}
+
+// "both listen on A" or "listen on overlapping addresses A and B" (a wildcard and another).
+std::string describe(Collision c, const ListenAddress& a, const ListenAddress& b) {
+  return c == Collision::same ? "both listen on " + a.str()
+                              : "listen on overlapping addresses " + a.str() + " and " + b.str();
+}
+
+}  // namespace
+
+std::vector<std::string> listen_conflicts(const BroadcastConfig& config,
+                                          const std::optional<ListenAddress>& server,
+                                          const std::string& server_origin) {
+  struct Listener {
+    std::string connection;
+    ListenAddress address;
+    SourcePosition where;
+  };
+  std::vector<Listener> seen;
+  std::vector<std::string> out;
+  const toml::table* connections = config.document().get_as<toml::table>("connections");
+  if (connections == nullptr) return out;
+  for (const auto& name : config.connection_names()) {
+    const toml::table* table = connections->get_as<toml::table>(name);
+    const toml::node* node = table != nullptr ? table->get("listen") : nullptr;
+    if (node == nullptr || !node->is_string()) continue;  // not a listener, or the driver's call
+    Listener current{name, {}, config.position_of(*node)};
+    try {
+      current.address = parse_listen_address(node->as_string()->get(), "`listen`");
+    } catch (const ConfigException&) {
+      continue;  // the driver's own validation says what is wrong with it
+    }
+    // One line per connection: the server first, else the first earlier connection.
+    if (const Collision c = server ? collide(current.address, *server) : Collision::none;
+        c != Collision::none) {
+      out.push_back(current.where.prefix("connection `" + name + "` and `herald serve` (" +
+                                         server_origin + ") " +
+                                         describe(c, current.address, *server) +
+                                         "; give each its own address"));
+    } else {
+      for (const Listener& earlier : seen) {
+        const Collision e = collide(earlier.address, current.address);
+        if (e == Collision::none) continue;
+        out.push_back(current.where.prefix("connections `" + earlier.connection + "` (" +
+                                           earlier.where.str() + ") and `" + name + "` " +
+                                           describe(e, earlier.address, current.address) +
+                                           "; give each its own address"));
+        break;
+      }
+    }
+    seen.push_back(std::move(current));
+  }
+  return out;
+}
+
 ServerConfig parse_server_config(const BroadcastConfig& config) {
   ServerConfig out;
   const toml::node* node = config.document().get("server");

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,5 +42,20 @@ struct ServerConfig {
 // Reads `[server]` (every key optional). Throws ConfigException "file:line:col: ..." for a
 // wrong type, an unknown key or an out-of-range value.
 ServerConfig parse_server_config(const BroadcastConfig& config);
+
+// Where `herald serve` takes its address from, for messages: "`[server] listen`
+// (file:line:col)", or "the default `[server] listen`" when the file does not set it.
+std::string server_listen_origin(const BroadcastConfig& config);
+
+// Connections whose string `listen` (an address the driver binds, e.g. `websocket`) collides
+// with `server` (where `herald serve` listens, described by `server_origin`) or with the
+// `listen` of an earlier connection: the same HOST:PORT, or the same port where one side is
+// the wildcard address of the same family (0.0.0.0, ::). Port 0 never collides; values that
+// do not parse are left to the driver's own validation. One line per collision, prefixed with
+// the `listen` key's file:line:col, naming both sides and the address; empty when none.
+// `server` nullopt checks connections against each other only.
+std::vector<std::string> listen_conflicts(const BroadcastConfig& config,
+                                          const std::optional<ListenAddress>& server,
+                                          const std::string& server_origin);
 
 }  // namespace herald

@@ -33,16 +33,17 @@ static int hello_publish(void* instance, const herald_str* topics, size_t n_topi
   return HERALD_OK;
 }
 
-static const herald_driver_descriptor kDescriptor = {sizeof(herald_driver_descriptor),
-                                                     "c-hello",
-                                                     "0.1.0",
-                                                     "Packaging test: a driver in C",
-                                                     hello_create,
-                                                     hello_destroy,
-                                                     hello_publish,
-                                                     NULL,
-                                                     NULL,
-                                                     NULL};
+/* Designated initializers: fields a later 1.x SDK appends are zero (absent), so this still
+ * compiles warning-free against newer headers. */
+static const herald_driver_descriptor kDescriptor = {
+    .struct_size = sizeof(herald_driver_descriptor),
+    .name = "c-hello",
+    .version = "0.1.0",
+    .description = "Packaging test: a driver in C",
+    .create = hello_create,
+    .destroy = hello_destroy,
+    .publish = hello_publish,
+};
 
 HERALD_EXPORT uint32_t herald_driver_abi_version(void) { return HERALD_ABI_VERSION; }
 
