@@ -869,7 +869,15 @@ struct Session : std::enable_shared_from_this<Session> {
   // Queues a reference to the shared frame; the loop flushes every socket that got something
   // once the tasks already queued have run, so a burst of events leaves in one write per socket.
   bool try_enqueue(const Frame& frame) {
-    if (queued_bytes + frame->size() > server.settings.send_queue_bytes) return false;
+    if (queued_bytes + frame->size() > server.settings.send_queue_bytes) {
+      // Not flushed yet this loop turn: hand the kernel what is queued first, so a burst larger
+      // than the queue closes only a socket that really stopped reading (a write is pending).
+      // Never closes here (the caller may be walking a subscriber list): a dead peer is closed
+      // by the loop's flush or the read that sees it.
+      if (writing || queue.empty()) return false;
+      if (!write_queued()) return true;
+      if (queued_bytes + frame->size() > server.settings.send_queue_bytes) return false;
+    }
     queue.push_back(frame);
     queued_bytes += frame->size();
     if (!writing && !dirty) {
@@ -882,7 +890,12 @@ struct Session : std::enable_shared_from_this<Session> {
   // Writes what is queued: one non-blocking gathered write, then an async write for whatever
   // the kernel did not take.
   void flush() {
-    if (writing || queue.empty() || phase == Phase::closed) return;
+    if (!write_queued()) close_now();  // the peer is gone
+  }
+
+  // The write half of flush(); false on a write error (the caller closes).
+  bool write_queued() {
+    if (writing || queue.empty() || phase == Phase::closed) return true;
     const std::size_t n = std::min(queue.size(), kMaxGather);
     gather.clear();
     for (std::size_t i = 0; i < n; ++i) gather.emplace_back(queue[i]->data(), queue[i]->size());
@@ -892,7 +905,7 @@ struct Session : std::enable_shared_from_this<Session> {
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       written = 0;
     } else if (ec) {
-      return close_now();  // the peer is gone
+      return false;
     }
     server.counters.bytes_sent.fetch_add(written, std::memory_order_relaxed);
     queued_bytes -= written;
@@ -901,12 +914,16 @@ struct Session : std::enable_shared_from_this<Session> {
     while (done < n && left >= queue[done]->size()) left -= queue[done++]->size();
     queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(done));
     head_offset = left;
-    if (!queue.empty()) return start_write();
+    if (!queue.empty()) {
+      start_write();
+      return true;
+    }
     if (queue.capacity() > 64) std::vector<Frame>().swap(queue);
     if (close_sent) {
       boost::system::error_code ignored;
       socket.shutdown(tcp::socket::shutdown_send, ignored);
     }
+    return true;
   }
 
   void enqueue(Frame frame) {
