@@ -141,7 +141,7 @@ TEST_F(RedisLaravelEchoTest, SocketIoClientReceivesTheEventsHeraldPublished) {
   EXPECT_EQ(r.err, "");
 
   // The envelope picks the event; anything else is the default event `message` with the
-  // message as data (DESIGN.md section 6).
+  // message as data (docs/reference.md section 5).
   EXPECT_THAT(
       Events(*client),
       ElementsAre(R"({"event":"OrderShipped","channel":"orders","data":{"id":42,"total":9.5}})",
