@@ -265,6 +265,19 @@ TEST_F(WebsocketConfig, AnAddressInUseExits1) {
   EXPECT_FALSE(tcp_port_open(http_port));
 }
 
+// The websocket listener opens while connections start, before the HTTP server: a SIGTERM
+// sent as soon as it accepts must still be a clean shutdown (exit 0), not a kill from one of
+// the driver's threads (exit 143, seen under TSan before the mask moved ahead of the drivers).
+TEST_F(WebsocketConfig, SigtermRightAfterTheListenerOpensIsACleanShutdown) {
+  for (int round = 0; round < 5; ++round) {
+    SCOPED_TRACE(round);
+    const std::uint16_t port = free_tcp_port();
+    HeraldServer server(dir_, Config(GoodKeys(port)), HeraldServer::Options{{}, {}, false});
+    server.process().wait_for_port(port);
+    EXPECT_EQ(server.process().stop(), 0) << server.log();
+  }
+}
+
 TEST_F(WebsocketConfig, ServeNeverLogsTheSecret) {
   const std::uint16_t port = free_tcp_port();
   {

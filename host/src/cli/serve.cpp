@@ -32,6 +32,15 @@ int serve(Runtime& runtime, const ServeArgs& args) {
                        args.listen ? "`--listen`" : server_listen_origin(runtime.config()));
   if (!conflicts.empty()) throw ConfigException(conflicts.front());
 
+  // SIGTERM/SIGINT are taken by sigwait below. Blocked before any driver starts a thread (the
+  // threads inherit the mask), so a signal during start-up waits for sigwait and ends in a clean
+  // shutdown instead of killing the process from a driver's thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
   // Fail fast: a connection that cannot start stops the server before it listens.
   const auto names = runtime.config().connection_names();
   for (const auto& name : names) runtime.manager().connection(name);
@@ -39,13 +48,6 @@ int serve(Runtime& runtime, const ServeArgs& args) {
     logger->warn(config.insecure_no_api_key
                      ? "[server] insecure_no_api_key = true: the publish API accepts anyone"
                      : "no [server] api_key configured: POST /api/publish answers 403");
-
-  // SIGTERM/SIGINT are taken by sigwait below; every thread started from here inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   Metrics metrics;
   ApiService service(runtime.manager(), config, runtime.config().authorization_path(), logger,
