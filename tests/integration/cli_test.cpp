@@ -462,7 +462,8 @@ driver = "create-throws"
   // `check` validates settings but starts no driver, so it cannot see this.
   const ProcessResult check = Herald({"--config", config.string(), "check"});
   ExpectExit(check, 0);
-  EXPECT_EQ(check.out, config.string() + ": OK (1 connection, default `down`, 0 topic rules)\n");
+  EXPECT_EQ(check.out, config.string() + ": OK (1 connection, default `down`, 0 topic rules; checked [server], "
+                       "[connections.down], [topics])\n");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -580,9 +581,24 @@ rule = { allow = true }
 )");
   const ProcessResult r = Herald({"--config", config.string(), "check"});
   ExpectExit(r, 0);
-  EXPECT_EQ(r.out, config.string() + ": OK (3 connections, default `log`, 1 topic rule)\n");
+  // It names every section it checked, [server] included (what `serve` would refuse).
+  EXPECT_EQ(r.out, config.string() +
+                       ": OK (3 connections, default `log`, 1 topic rule; checked [server], "
+                       "[connections.log], [connections.null], [connections.rec], [topics])\n");
   EXPECT_EQ(r.err, "");
   EXPECT_FALSE(fs::exists(dir_ / "records.txt")) << "check must not start drivers";
+}
+
+// What `serve` refuses, `check` refuses too: the shipped config's listen comes from
+// ${HERALD_LISTEN:-...}, and a value without a port is a configuration error (exit 2).
+TEST_F(CliCheck, ABadServerListenFromTheEnvironmentIsRefusedAsServeWould) {
+  const fs::path shipped = kSourceDir / "config/broadcasting.toml";
+  const std::vector<std::pair<std::string, std::string>> env{
+      {"HERALD_APP_SECRET", "s"}, {"HERALD_JWT_SECRET", "j"}, {"HERALD_LISTEN", "nonsense"}};
+  const ProcessResult check = Herald({"--config", shipped.string(), "check"}, env);
+  ExpectErrorThat(check, 2, HasSubstr("`server.listen` `nonsense` has no port"));
+  const ProcessResult serve = Herald({"--config", shipped.string(), "serve"}, env);
+  ExpectErrorThat(serve, 2, HasSubstr("`server.listen` `nonsense` has no port"));
 }
 
 TEST_F(CliCheck, ShippedConfigIsOk) {
@@ -702,7 +718,7 @@ TEST_F(CliOptions, EveryLogLevelTheHelpNamesIsAccepted) {
     SCOPED_TRACE(level);
     const ProcessResult r = Herald({"--config", config.string(), "--log-level", level, "check"});
     ExpectExit(r, 0);
-    EXPECT_THAT(r.out, EndsWith(": OK (2 connections, default `log`, 0 topic rules)\n"));
+    EXPECT_THAT(r.out, HasSubstr(": OK (2 connections, default `log`, 0 topic rules; "));
   }
 }
 

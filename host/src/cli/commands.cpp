@@ -92,7 +92,9 @@ int check(Runtime& runtime, std::ostream& out, std::ostream& err) {
   out << runtime.config().file() << ": OK (" << names.size()
       << (names.size() == 1 ? " connection" : " connections") << ", default `"
       << runtime.manager().resolve({}) << "`, " << runtime.topics().size()
-      << (runtime.topics().size() == 1 ? " topic rule" : " topic rules") << ")\n";
+      << (runtime.topics().size() == 1 ? " topic rule" : " topic rules") << "; checked [server]";
+  for (const auto& name : names) out << ", [connections." << name << "]";
+  out << ", [topics])\n";
   return kOk;
 }
 
