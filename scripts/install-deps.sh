@@ -1,43 +1,77 @@
 #!/usr/bin/env bash
-# Installs every Debian package Herald's build, tests and benchmarks need. Idempotent.
+# Installs the Debian packages Herald needs. Idempotent: installs only what is missing.
+#   scripts/install-deps.sh          what building and running needs (scripts/run.sh)
+#   scripts/install-deps.sh --test   that, plus the test, benchmark and packaging tools
+#                                    (scripts/test.sh): GoogleTest, Google Benchmark, redis-server,
+#                                    wrk, Node.js + the npm peers of the e2e tests, lintian, ccache
+# Each long step prints one line; the full apt/npm output goes to build-logs/install-deps.log.
 # Boost 1.81 -dev packages conflict with the 1.74 ones: never add libboost-dev/libboost-all-dev.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+profile=run
+case "${1:-}" in
+  "") ;;
+  --test) profile=test ;;
+  *) echo "usage: scripts/install-deps.sh [--test]" >&2; exit 2 ;;
+esac
 
 packages=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config
   libboost1.81-dev libboost-program-options1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libtomlplusplus-dev libspdlog-dev libfmt-dev
-  googletest libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev libcurl4-openssl-dev libhiredis-dev
-  redis-server redis-tools wrk nodejs curl
-  dpkg-dev fakeroot file lintian
+  curl
 )
+if [ "$profile" = test ]; then
+  packages+=(
+    git ccache
+    googletest libgtest-dev libgmock-dev libbenchmark-dev
+    redis-server redis-tools wrk nodejs
+    dpkg-dev fakeroot file lintian
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Debian's nodejs has no npm inside; a nodejs from elsewhere may bring its own (and conflict).
+if [ "$profile" = test ] && ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 
+mkdir -p build-logs
+log=$(pwd)/build-logs/install-deps.log
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-# Debian's nodejs has no npm inside; a nodejs from elsewhere may bring its own (and conflict).
-command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#packages[@]} packages present"
+  echo "==> packages: all ${#packages[@]} present ($profile)"
 else
-  echo "install-deps: installing ${missing[*]}"
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  echo "==> packages: installing ${#missing[@]} (${missing[*]}); log: $log"
+  start=$SECONDS
+  {
+    $SUDO apt-get update -q
+    $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  } >"$log" 2>&1 || {
+    tail -n 30 "$log" >&2
+    echo "install-deps: apt-get failed; the full log is $log" >&2
+    exit 1
+  }
+  echo "    done in $((SECONDS - start)) s"
 fi
 
 # npm clients and peers for the end-to-end tests and benchmarks (pinned by package-lock.json),
 # into the ignored tests/e2e/node_modules. Re-installed only when the lock file changes.
-e2e="$(dirname "$0")/../tests/e2e"
-stamp="$e2e/node_modules/.herald-lock"
-if ! cmp -s "$e2e/package-lock.json" "$stamp" 2>/dev/null; then
-  echo "install-deps: npm ci in tests/e2e"
-  (cd "$e2e" && npm ci --no-audit --no-fund --loglevel=error)
-  cp "$e2e/package-lock.json" "$stamp"
+if [ "$profile" = test ]; then
+  e2e=tests/e2e
+  stamp="$e2e/node_modules/.herald-lock"
+  if ! cmp -s "$e2e/package-lock.json" "$stamp" 2>/dev/null; then
+    echo "==> npm ci in tests/e2e (the e2e tests' JavaScript peers); log: $log"
+    (cd "$e2e" && npm ci --no-audit --no-fund --loglevel=error) >>"$log" 2>&1 || {
+      tail -n 30 "$log" >&2
+      echo "install-deps: npm ci failed; the full log is $log" >&2
+      exit 1
+    }
+    cp "$e2e/package-lock.json" "$stamp"
+  fi
 fi

@@ -1,5 +1,5 @@
 // The event envelope shared by every driver that needs an event name (pusher, redis with
-// format = "laravel", websocket): DESIGN.md section 6, a contract.
+// format = "laravel", websocket): docs/reference.md section 5, a contract.
 //
 // A message that is a JSON object with an `event` string and a `data` member is that event with
 // that data; any other message is the connection's default event with the message as data.

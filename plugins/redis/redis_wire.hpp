@@ -17,8 +17,8 @@
 namespace herald::redis {
 
 // Laravel's RedisBroadcaster payload, which laravel-echo-server parses:
-// {"event":"<event>","data":<data as JSON>,"socket":null}. The event envelope (DESIGN.md
-// section 6) decides the event and the data.
+// {"event":"<event>","data":<data as JSON>,"socket":null}. The event envelope (docs/reference.md
+// section 5) decides the event and the data.
 inline std::string laravel_payload(std::string_view message, std::string_view default_event) {
   const herald::plugins::EventEnvelope e = herald::plugins::to_event(message, default_event);
   std::string out;

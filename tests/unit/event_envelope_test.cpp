@@ -1,4 +1,4 @@
-// The event envelope contract (DESIGN.md section 6) shared by pusher, redis and websocket.
+// The event envelope contract (docs/reference.md section 5) shared by pusher, redis and websocket.
 #include <gtest/gtest.h>
 
 #include "common/event_envelope.hpp"
