@@ -179,6 +179,18 @@ TEST(Abi12Plugin, AFailingMetricsCallGivesNothingAndOneWarning) {
                               "left out of /metrics: metrics backend gone"));
 }
 
+// HERALD_E_UNSUPPORTED from a declared `metrics` means "none for this instance": no text and,
+// unlike a failure, no warning (driver.h, herald_status).
+TEST(Abi12Plugin, UnsupportedMetricsGiveNothingAndNoWarning) {
+  TempDir dir;
+  CapturedLog log;
+  DriverInstance instance(Plugin::load(kMetricsRole),
+                          Connection("quiet", toml::table{{"metrics", "unsupported"}}), nullptr,
+                          log.logger, dir.path().string());
+  EXPECT_THAT(instance.metrics_text(), IsEmpty());
+  EXPECT_THAT(log.text(), Not(HasSubstr("[warning]")));
+}
+
 TEST(Abi12Plugin, LinesThatAreNotTheFormatOrNotUtf8AreDroppedWithOneWarning) {
   TempDir dir;
   CapturedLog log;

@@ -264,7 +264,8 @@ void DriverInstance::fail_publish(int status, const std::string& reason) const {
 std::optional<std::string> DriverInstance::health_problem() {
   if (!plugin_->info().can_report_health) return std::nullopt;  // 1.0 plugin: always healthy
   ErrorBuffer err;
-  if (plugin_->descriptor().health(instance_, &err.error) == HERALD_OK) return std::nullopt;
+  const int rc = plugin_->descriptor().health(instance_, &err.error);
+  if (rc == HERALD_OK || rc == HERALD_E_UNSUPPORTED) return std::nullopt;  // unsupported: absent
   return err.message();
 }
 
@@ -276,7 +277,9 @@ std::string DriverInstance::metrics_text() {
   };
   MetricsSink sink;
   ErrorBuffer err;
-  if (plugin_->descriptor().metrics(instance_, &collect_metrics, &sink, &err.error) != HERALD_OK) {
+  const int rc = plugin_->descriptor().metrics(instance_, &collect_metrics, &sink, &err.error);
+  if (rc == HERALD_E_UNSUPPORTED) return {};  // declared but not for this instance: absent
+  if (rc != HERALD_OK) {
     warn_once(kMetricsFailed, "failed, left out of /metrics: " + err.message());
     return {};
   }

@@ -13,12 +13,47 @@
  *   it). Fields are only ever appended. A reader uses a field only if it lies inside struct_size
  *   (`HERALD_HAS_FIELD`). Structs without struct_size are frozen forever.
  * - Status codes: `HERALD_OK` (0) or a negative `herald_status`; on failure the callee writes
- *   a one-line, human-readable reason into the host-owned `herald_error` buffer.
+ *   a one-line, human-readable reason into the caller-owned `herald_error` buffer with
+ *   `herald_error_set` (it truncates, and does nothing when `err` is NULL). Every `err` the
+ *   host passes is non-NULL with a capacity of at least 256 bytes (1024 today); never keep it.
  *
  * Threading (decided for ABI 1): `publish` and `authorize` may be called CONCURRENTLY from
  * several host threads on the same instance; a driver must make them thread-safe. `create`
  * and `destroy` of one instance never overlap any other call on that instance. The host
  * keeps the library loaded while any instance created from it is alive.
+ *
+ * A minimal, complete driver in C (build: cc -std=c99 -shared -fPIC -fvisibility=hidden
+ * -I<prefix>/include hello.c -o herald_hello.so; or herald_add_driver() from the CMake package):
+ *
+ *   #include <herald/driver.h>
+ *   #include <stdlib.h>
+ *
+ *   typedef struct hello { const herald_host_api* host; } hello;
+ *
+ *   static int hello_create(const herald_host_api* host, const herald_config* config,
+ *                           void** out, herald_error* err) {
+ *     hello* h = malloc(sizeof *h);
+ *     (void)config;
+ *     if (h == NULL) { herald_error_set(err, "out of memory"); return HERALD_E_FAILED; }
+ *     h->host = host;
+ *     *out = h;                              // non-NULL on success
+ *     return HERALD_OK;
+ *   }
+ *   static void hello_destroy(void* instance) { free(instance); }
+ *   static int hello_publish(void* instance, const herald_str* topics, size_t n_topics,
+ *                            const herald_str* messages, size_t n_messages, herald_error* err) {
+ *     const hello* h = instance;
+ *     (void)err;
+ *     for (size_t t = 0; t < n_topics; ++t)
+ *       for (size_t m = 0; m < n_messages; ++m) h->host->log(h->host->ctx, HERALD_LOG_INFO, messages[m]);
+ *     return HERALD_OK;
+ *   }
+ *   static const herald_driver_descriptor kHello = {
+ *     .struct_size = sizeof(herald_driver_descriptor),   // designated initializers: fields a
+ *     .name = "hello", .version = "0.1.0",               // newer SDK appends stay NULL
+ *     .create = hello_create, .destroy = hello_destroy, .publish = hello_publish,
+ *   };
+ *   HERALD_DEFINE_DRIVER(kHello)             // the two exports
  *
  * Versioning: MAJOR changes break compatibility (the host refuses a plugin whose major
  * differs). MINOR changes only append fields/entry points (a host accepts plugins of its own
@@ -71,7 +106,10 @@ typedef enum herald_status {
   HERALD_E_INVALID_ARGUMENT = -2, /* the call's input is unusable (bad topic, bad message) */
   HERALD_E_CONFIG = -3,           /* the connection's configuration is invalid            */
   HERALD_E_EXCEPTION = -4,        /* an unexpected C++ exception was caught at the boundary */
-  HERALD_E_UNSUPPORTED = -5       /* the entry point is not supported by this driver       */
+  /* From an optional entry point the driver declares but cannot serve for this instance (e.g.
+   * `metrics` or `health` of a connection that has none): the host treats the entry point as
+   * absent (no metrics, healthy) and logs nothing. Elsewhere it is a failure like the others. */
+  HERALD_E_UNSUPPORTED = -5
 } herald_status;
 
 typedef enum herald_log_level {
@@ -126,7 +164,7 @@ typedef struct herald_header {
 typedef struct herald_request {
   uint32_t struct_size;
   herald_str method;       /* "GET", "POST", ...                            */
-  herald_str path;         /* decoded path without query, e.g. "/broadcasting/auth" */
+  herald_str path;         /* the path as received (not percent-decoded), without the query */
   herald_str query;        /* raw query string without '?', may be empty   */
   const herald_header* headers;
   size_t header_count;
@@ -135,15 +173,16 @@ typedef struct herald_request {
 } herald_request;
 
 /* Authorization result builder (Spiral's AuthorizationStatus), owned by the HOST. A guard
- * calls these setters; the host copies every string before the setter returns. All
- * function pointers are non-NULL. Defaults: success = 0, topics = null (unset), no
- * attributes, no response. */
+ * calls these setters only during the `authorize` call that received it (never after it
+ * returns, never from another thread once it has returned); the host copies every string
+ * before the setter returns. All function pointers are non-NULL. Defaults: success = 0,
+ * topics = null (unset), no attributes, no response. */
 typedef struct herald_auth_result {
   uint32_t struct_size;
   void* ctx; /* pass back to every setter */
   void (*set_success)(void* ctx, int success);
-  /* The first call turns topics from null into a list; `topic.size == 0 && data == NULL`
-   * just marks the list as present-but-empty. */
+  /* The first call turns topics from null into a list. `topic` = (NULL, 0) only marks the
+   * list as present-but-empty; any other value, a non-NULL empty string included, is added. */
   void (*add_topic)(void* ctx, herald_str topic);
   void (*set_attributes)(void* ctx, herald_str json_object);
   /* Makes the host answer with exactly this response instead of 200/403. */
@@ -189,7 +228,8 @@ typedef struct herald_host_api {
   /* Required, never NULL. Evaluates the host's [[authorize.topics]] rules for `topic` in the
    * context of `request`: the first pattern that matches decides. Each extracted parameter
    * is passed to `on_param(user, name, value)` (on_param may be NULL). Returns a
-   * herald_topic_decision, or a negative herald_status with `err` filled. Thread-safe. */
+   * herald_topic_decision, or a negative herald_status with `err` filled. `err` is owned by
+   * the DRIVER (the caller) and may be NULL. Thread-safe. */
   int (*authorize_topic)(void* ctx, const herald_request* request, herald_str topic,
                          herald_param_fn on_param, void* user, herald_error* err);
 
@@ -204,7 +244,8 @@ typedef struct herald_host_api {
  * loaded; the host copies what it keeps. */
 typedef struct herald_driver_descriptor {
   uint32_t struct_size; /* sizeof(herald_driver_descriptor) as the DRIVER compiled it */
-  /* Required. The name users write in `driver = "..."`: [a-z0-9_-]+, static storage. */
+  /* Required. The name users write in `driver = "..."`: 1 to 64 characters of [a-z0-9_-],
+   * static storage (the host refuses the plugin otherwise). */
   const char* name;
   /* Required. The driver's own version, e.g. "1.2.0", static storage. */
   const char* version;
@@ -213,8 +254,10 @@ typedef struct herald_driver_descriptor {
 
   /* Required. Creates an instance for one connection. `host` and the strings in `config`
    * are owned by the host; `host` stays valid until destroy(*out_instance) returns, `config`
-   * only during this call. On success stores the instance in *out_instance and returns
-   * HERALD_OK. On failure returns a negative status, fills `err`, and owns nothing. */
+   * only during this call. On success stores a non-NULL instance in *out_instance (NULL is
+   * taken as a failure) and returns HERALD_OK. On failure returns a negative status (
+   * HERALD_E_CONFIG for a bad setting: `herald check` and start-up exit 2), fills `err`, and
+   * owns nothing. */
   int (*create)(const herald_host_api* host, const herald_config* config, void** out_instance,
                 herald_error* err);
 
@@ -266,14 +309,25 @@ typedef struct herald_driver_descriptor {
   /* ABI 1.3+ appends fields here. */
 } herald_driver_descriptor;
 
-/* The two symbols every plugin exports (both required; use HERALD_DRIVER in driver.hpp or
- * define them by hand).
+/* The two symbols every plugin exports, both required. Define them with HERALD_DEFINE_DRIVER
+ * (C) or HERALD_DRIVER (driver.hpp, C++); the prototypes below make a misspelt or mistyped
+ * export a compile error instead of a load-time one.
  *
  * herald_driver_abi_version: FROZEN signature for every ABI major, runs no other code.
  *   Returns HERALD_ABI_VERSION as the plugin was compiled.
  * herald_driver_get_descriptor: returns the static descriptor; never NULL for a valid plugin. */
 typedef uint32_t (*herald_abi_probe_fn)(void);
 typedef const herald_driver_descriptor* (*herald_descriptor_fn)(void);
+HERALD_EXPORT uint32_t herald_driver_abi_version(void);
+HERALD_EXPORT const herald_driver_descriptor* herald_driver_get_descriptor(void);
+
+/* Defines both exports from a static `herald_driver_descriptor` variable. Use once per plugin,
+ * at file scope: `HERALD_DEFINE_DRIVER(kMyDescriptor)`. */
+#define HERALD_DEFINE_DRIVER(descriptor)                                                    \
+  HERALD_EXPORT uint32_t herald_driver_abi_version(void) { return HERALD_ABI_VERSION; }     \
+  HERALD_EXPORT const herald_driver_descriptor* herald_driver_get_descriptor(void) {        \
+    return &(descriptor);                                                                   \
+  }
 
 /* Minimum descriptor size the host accepts: the ABI 1.0 layout, up to and including
  * `validate`. Fields after it (1.1+) are read only when the plugin's struct_size covers them. */

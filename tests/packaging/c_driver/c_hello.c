@@ -45,8 +45,5 @@ static const herald_driver_descriptor kDescriptor = {
     .publish = hello_publish,
 };
 
-HERALD_EXPORT uint32_t herald_driver_abi_version(void) { return HERALD_ABI_VERSION; }
-
-HERALD_EXPORT const herald_driver_descriptor* herald_driver_get_descriptor(void) {
-  return &kDescriptor;
-}
+/* The two exports, from the descriptor (driver.h declares their prototypes). */
+HERALD_DEFINE_DRIVER(kDescriptor)
