@@ -156,6 +156,21 @@ run_ok "cc" cc -std=c99 -Wall -Wextra -Wpedantic -Werror -shared -fPIC -fvisibil
   $cflags -o "$work/pc-build/herald_c_hello.so" "$work/c-src/c_hello.c"
 expect_c_driver "$work/pc-build"
 
+step "the C driver embedded in driver.h's comment compiles as printed and runs"
+mkdir -p "$work/doc-driver"
+# The example is the " *   " lines from its #include to HERALD_DEFINE_DRIVER, prefix removed.
+sed -n '/^ \*   #include <herald\/driver.h>/,/^ \*   HERALD_DEFINE_DRIVER/p' \
+  "$prefix/include/herald/driver.h" | sed 's/^ \*   \{0,1\}//; s/^ \*$//' >"$work/doc-driver/hello.c"
+expect_contains "the embedded example" "$(cat "$work/doc-driver/hello.c")" "HERALD_DEFINE_DRIVER(kHello)"
+# shellcheck disable=SC2086 # word splitting of the flags is intended
+run_ok "cc (driver.h example)" cc -std=c99 -Wall -Wextra -Wpedantic -Werror -shared -fPIC \
+  -fvisibility=hidden $cflags -o "$work/doc-driver/herald_hello.so" "$work/doc-driver/hello.c"
+expect_only_abi_exports "$work/doc-driver/herald_hello.so"
+printf '[connections.h]\ndriver = "hello"\n' >"$work/site/hello.toml"
+run_ok "herald publish (driver.h example)" herald_clean "$prefix/bin/herald" \
+  --plugin-dir "$work/doc-driver" --config "$work/site/hello.toml" publish -c h order.9 -m hi
+expect_contains "herald publish (stderr)" "$RUN_ERR" "[h] order.9"
+
 step "find_package(Herald 2) is refused by the SDK $abi package"
 mkdir -p "$work/wants2"
 cat >"$work/wants2/CMakeLists.txt" <<'CMAKE'

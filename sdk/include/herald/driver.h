@@ -44,8 +44,11 @@
  *                            const herald_str* messages, size_t n_messages, herald_error* err) {
  *     const hello* h = instance;
  *     (void)err;
- *     for (size_t t = 0; t < n_topics; ++t)
- *       for (size_t m = 0; m < n_messages; ++m) h->host->log(h->host->ctx, HERALD_LOG_INFO, messages[m]);
+ *     for (size_t t = 0; t < n_topics; ++t)      // log "topic", then "message", per pair
+ *       for (size_t m = 0; m < n_messages; ++m) {
+ *         h->host->log(h->host->ctx, HERALD_LOG_INFO, topics[t]);
+ *         h->host->log(h->host->ctx, HERALD_LOG_INFO, messages[m]);
+ *       }
  *     return HERALD_OK;
  *   }
  *   static const herald_driver_descriptor kHello = {
