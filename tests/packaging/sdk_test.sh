@@ -88,7 +88,7 @@ run_ok "skeleton configure" cmake -S "$work/skeleton-src" -B "$work/skeleton-bui
 herald_dir=$(sed -n 's/^Herald_DIR:PATH=//p' "$work/skeleton-build/CMakeCache.txt")
 [ "$herald_dir" = "$prefix/lib/cmake/Herald" ] || fail "the skeleton found Herald in '$herald_dir'"
 run_ok "skeleton build" cmake --build "$work/skeleton-build"
-leaks=$(grep -rIl -e "$src" "$work/skeleton-build" || true)
+leaks=$(grep -rIlF -e "$src/" "$work/skeleton-build" || true)
 [ -z "$leaks" ] || fail "the skeleton's build refers to the source tree: $leaks"
 skeleton=$work/skeleton-build/herald_skeleton.so
 expect_file "$skeleton"
