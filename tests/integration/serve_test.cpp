@@ -29,6 +29,7 @@ using herald::cli_test::RunOptions;
 using herald::cli_test::RunProcess;
 using herald::testing_support::HeraldServer;
 using herald::testing_support::HttpReply;
+using herald::testing_support::process_rss_kb;
 using herald::testing_support::read_file;
 using herald::testing_support::split_lines;
 using herald::testing_support::TempDir;
@@ -216,6 +217,44 @@ TEST_F(Serve, HeaderTooLargeGets431) {
                                   {{"Authorization", "Bearer " + kKey}, {"X-Big", std::string(4096, 'h')}});
   EXPECT_EQ(r.status, 431);
   EXPECT_EQ(server.get("/healthz").status, 200);
+}
+
+// A chunk-size line that never ends ("1;" and then extension bytes forever) once grew the
+// server by 400 MB in 3 s: the connection's read buffer is bounded whatever the framing, the
+// client gets 431 (or the connection ends), and the server keeps serving.
+TEST_F(Serve, AChunkLineThatNeverEndsIsCutOffWithBoundedMemory) {
+  HeraldServer server(dir_, Config());
+  const long rss_before = process_rss_kb(server.process().pid());
+  ASSERT_GT(rss_before, 0);
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  socket.connect({asio::ip::address_v4::loopback(), server.port()});
+  boost::system::error_code ec;
+  asio::write(socket,
+              asio::buffer("POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + kKey +
+                           "\r\nTransfer-Encoding: chunked\r\n\r\n1;"),
+              ec);
+  ASSERT_FALSE(ec) << ec.message();
+  const std::string junk(1024 * 1024, 'e');
+  std::size_t sent = 0;
+  for (int i = 0; i < 64 && !ec; ++i) sent += asio::write(socket, asio::buffer(junk), ec);
+  const long rss_peak = process_rss_kb(server.process().pid());
+  // 64 MiB offered; what the kernel's buffers took aside, the server stopped reading early.
+  EXPECT_TRUE(ec) << "the server read all " << sent << " bytes of one endless chunk line";
+  socket.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  std::string reply;
+  char buffer[4096];
+  for (;;) {
+    const size_t n = socket.read_some(asio::buffer(buffer), ec);
+    if (ec) break;
+    reply.append(buffer, n);
+  }
+  if (!reply.empty()) {
+    EXPECT_THAT(reply, StartsWith("HTTP/1.1 431")) << reply.substr(0, 200);
+  }
+  EXPECT_LT(rss_peak - rss_before, 16 * 1024) << "RSS " << rss_before << " kB -> " << rss_peak << " kB";
+  EXPECT_EQ(server.get("/healthz").status, 200);
+  EXPECT_EQ(server.post("/api/publish", R"({"topic":"a","message":"after"})", kAuth).status, 200);
 }
 
 TEST_F(Serve, MalformedHttpGets400AndTheServerKeepsServing) {

@@ -15,6 +15,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
@@ -224,5 +227,21 @@ class BackgroundProcess {
   std::filesystem::path log_;
   bool owns_log_ = false;
 };
+
+// The resident set size of a process in kB (VmRSS of /proc/<pid>/status), -1 when unknown.
+inline long process_rss_kb(int pid) {
+  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  long kb = -1;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::strncmp(line, "VmRSS:", 6) == 0) {
+      kb = std::strtol(line + 6, nullptr, 10);
+      break;
+    }
+  }
+  std::fclose(f);
+  return kb;
+}
 
 }  // namespace herald::testing_support

@@ -31,6 +31,8 @@
 
 #include <boost/json.hpp>
 
+#include "background_process.hpp"  // process_rss_kb
+
 namespace herald::testing_support {
 
 namespace ws {
@@ -543,20 +545,5 @@ inline PusherConnection pusher_connect(std::uint16_t port, const std::string& ke
   return c;
 }
 
-// The resident set size of a process in kB (VmRSS of /proc/<pid>/status), -1 when unknown.
-inline long process_rss_kb(int pid) {
-  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "r");
-  if (f == nullptr) return -1;
-  char line[256];
-  long kb = -1;
-  while (std::fgets(line, sizeof line, f) != nullptr) {
-    if (std::strncmp(line, "VmRSS:", 6) == 0) {
-      kb = std::strtol(line + 6, nullptr, 10);
-      break;
-    }
-  }
-  std::fclose(f);
-  return kb;
-}
 
 }  // namespace herald::testing_support

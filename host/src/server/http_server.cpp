@@ -24,13 +24,22 @@ HttpResponse json_error(unsigned version, int status, std::string_view message) 
   return res;
 }
 
+namespace {
+// What one connection may hold unparsed: a whole header, plus room for a chunk line, a
+// pipelined request's start and efficient reads.
+std::size_t read_buffer_limit(const ServerConfig& config) {
+  return config.header_limit + 16 * 1024;
+}
+}  // namespace
+
 class HttpServer::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(HttpServer& server, tcp::socket socket)
       : server_(server),
         strand_(asio::make_strand(server.io_)),
         socket_(std::move(socket)),
-        timer_(strand_) {
+        timer_(strand_),
+        buffer_(read_buffer_limit(server.config_)) {
     boost::system::error_code ec;
     const auto peer = socket_.remote_endpoint(ec);
     remote_ = ec ? std::string("unknown")
@@ -92,6 +101,11 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       if (ec == http::error::header_limit)
         return fail(431, "request header too large (limit " +
                              std::to_string(config().header_limit) + " bytes)");
+      // The parser needed more than the read buffer holds without finishing a line: a chunk
+      // header (size line, extensions) or trailer that never ends.
+      if (ec == http::error::buffer_overflow)
+        return fail(431, "request line, chunk header or trailer too long (limit " +
+                             std::to_string(read_buffer_limit(config())) + " bytes)");
       if (ec.category() == beast::http::make_error_code(http::error::bad_method).category() &&
           ec != http::error::end_of_stream && ec != http::error::partial_message)
         return fail(400, "bad request: " + ec.message());
@@ -183,6 +197,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   asio::strand<asio::io_context::executor_type> strand_;
   tcp::socket socket_;
   asio::steady_timer timer_;
+  // Bounded: whatever the framing (a chunk line that never ends), one connection's unparsed
+  // input never exceeds this; body bytes leave it as they are parsed.
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpRequest> request_;
