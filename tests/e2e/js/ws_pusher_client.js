@@ -30,12 +30,10 @@
 'use strict';
 
 const crypto = require('crypto');
-const fs = require('fs');
 const Pusher = require('pusher-js');
 
 const options = JSON.parse(process.argv[2] || '{}');
-const print = (value) => process.stdout.write(JSON.stringify(value) + '\n');
-const finish = (code) => process.stdout.write('', () => process.exit(code));
+const { print, finish, commandReader } = require('./command_file');
 
 function base64url(data) {
   return Buffer.from(data).toString('base64').replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
@@ -118,7 +116,6 @@ function subscribe(name) {
 for (const name of options.channels || []) subscribe(name);
 
 let commandsDone = 0;
-let consumed = 0;
 function runCommand(command) {
   switch (command.op) {
     case 'subscribe':
@@ -158,27 +155,7 @@ function runCommand(command) {
   print({ done: ++commandsDone });
 }
 
-function pollCommands() {
-  if (!options.commands) return;
-  let text = '';
-  try {
-    text = fs.readFileSync(options.commands, 'utf8');
-  } catch (e) {
-    return;  // not written yet
-  }
-  const end = text.lastIndexOf('\n');
-  if (end < consumed) return;
-  const fresh = text.slice(consumed, end + 1);
-  consumed = end + 1;
-  for (const line of fresh.split('\n')) {
-    if (line.trim() === '') continue;
-    try {
-      runCommand(JSON.parse(line));
-    } catch (e) {
-      print({ error: 'bad command ' + line + ': ' + String(e && e.message ? e.message : e) });
-    }
-  }
-}
+const pollCommands = commandReader(options.commands, runCommand);
 setInterval(pollCommands, 20);
 
 setTimeout(() => {

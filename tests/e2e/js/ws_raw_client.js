@@ -21,12 +21,10 @@
 'use strict';
 
 const crypto = require('crypto');
-const fs = require('fs');
 const WebSocket = require('ws');
 
 const options = JSON.parse(process.argv[2] || '{}');
-const print = (value) => process.stdout.write(JSON.stringify(value) + '\n');
-const finish = (code) => process.stdout.write('', () => process.exit(code));
+const { print, finish, commandReader } = require('./command_file');
 
 let socketId = null;
 const ws = new WebSocket(options.url, { headers: options.headers || {} });
@@ -69,7 +67,6 @@ ws.on('unexpected-response', (req, res) => {
 });
 
 let commandsDone = 0;
-let consumed = 0;
 function runCommand(command) {
   switch (command.op) {
     case 'send':
@@ -105,27 +102,7 @@ function runCommand(command) {
   print({ done: ++commandsDone });
 }
 
-function pollCommands() {
-  if (!options.commands) return;
-  let text = '';
-  try {
-    text = fs.readFileSync(options.commands, 'utf8');
-  } catch (e) {
-    return;
-  }
-  const end = text.lastIndexOf('\n');
-  if (end < consumed) return;
-  const fresh = text.slice(consumed, end + 1);
-  consumed = end + 1;
-  for (const line of fresh.split('\n')) {
-    if (line.trim() === '') continue;
-    try {
-      runCommand(JSON.parse(line));
-    } catch (e) {
-      print({ error: 'bad command ' + line + ': ' + String(e && e.message ? e.message : e) });
-    }
-  }
-}
+const pollCommands = commandReader(options.commands, runCommand);
 // Commands wait until the socket is open (or closed for good: then they fail visibly).
 ws.on('open', () => setInterval(pollCommands, 20));
 ws.on('close', () => pollCommands());
