@@ -17,7 +17,8 @@
 namespace herald::redis {
 
 // Laravel's RedisBroadcaster payload, which laravel-echo-server parses:
-// {"event":"<event>","data":<data as JSON>,"socket":null}. The event envelope (docs/reference.md
+// {"event":"<event>","data":<data as JSON>,"socket":null} (or the envelope's `socket`, which
+// laravel-echo-server leaves out). The event envelope (docs/reference.md
 // section 5) decides the event and the data.
 inline std::string laravel_payload(std::string_view message, std::string_view default_event) {
   const herald::plugins::EventEnvelope e = herald::plugins::to_event(message, default_event);
@@ -27,21 +28,10 @@ inline std::string laravel_payload(std::string_view message, std::string_view de
   out += boost::json::serialize(boost::json::string_view(e.event));
   out += R"(,"data":)";
   out += e.data_json;
-  out += R"(,"socket":null})";
+  out += R"(,"socket":)";
+  out += e.socket.empty() ? "null" : boost::json::serialize(boost::json::string_view(e.socket));
+  out += '}';
   return out;
-}
-
-// Appends one RESP bulk string: $<len>\r\n<bytes>\r\n.
-inline void append_bulk(std::string& out, std::string_view a, std::string_view b = {}) {
-  char digits[24];
-  const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, a.size() + b.size());
-  (void)ec;  // 24 digits always fit a size_t
-  out += '$';
-  out.append(digits, end);
-  out += "\r\n";
-  out += a;
-  out += b;
-  out += "\r\n";
 }
 
 // Appends PUBLISH <prefix+topic> <payload> for every payload x topic (payloads outer, as

@@ -39,3 +39,22 @@ TEST(EventEnvelope, PlainTextBecomesAJsonStringOnlyWhereJsonIsEmbedded) {
 }
 
 }  // namespace
+
+namespace {
+
+using herald::plugins::is_socket_id;
+
+TEST(EventEnvelope, SocketNamesTheClientToLeaveOut) {
+  auto e = to_event(R"({"event":"e","data":1,"socket":"123.456"})", "message");
+  EXPECT_EQ(e.socket, "123.456");
+  EXPECT_EQ(to_event(R"({"event":"e","data":1,"socket":null})", "message").socket, "");
+  EXPECT_EQ(to_event(R"({"event":"e","data":1})", "message").socket, "");
+  // Given as it is: drivers refuse what is not a socket id.
+  EXPECT_EQ(to_event(R"({"event":"e","data":1,"socket":12})", "message").socket, "12");
+  EXPECT_TRUE(is_socket_id("1.2"));
+  EXPECT_TRUE(is_socket_id("605085487.12345"));
+  for (const char* bad : {"", "1", "1.", ".2", "1.2.3", "a.1", "1.b", "1 .2"})
+    EXPECT_FALSE(is_socket_id(bad)) << bad;
+}
+
+}  // namespace

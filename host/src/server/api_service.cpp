@@ -113,6 +113,25 @@ PublishCommand parse_publish_body(std::string_view body) {
   return command;
 }
 
+void add_socket(std::vector<std::string>& messages, std::string_view socket_id) {
+  const auto dot = socket_id.find('.');
+  bool valid = dot != std::string_view::npos && dot != 0 && dot + 1 != socket_id.size() &&
+               socket_id.size() <= 41;
+  for (std::size_t i = 0; valid && i < socket_id.size(); ++i)
+    valid = i == dot || (socket_id[i] >= '0' && socket_id[i] <= '9');
+  if (!valid) bad("X-Socket-ID must be a socket id such as 123.456");
+  for (std::string& m : messages) {
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(m, ec);
+    boost::json::object* o = ec ? nullptr : v.if_object();
+    const boost::json::value* event = o ? o->if_contains("event") : nullptr;
+    if (event == nullptr || !event->is_string() || !o->contains("data"))
+      bad("X-Socket-ID needs every message in the event form {\"event\":\"..\",\"data\":..}");
+    (*o)["socket"] = socket_id;
+    m = boost::json::serialize(v);
+  }
+}
+
 ApiService::ApiService(BroadcastManager& manager, const ServerConfig& config,
                        std::optional<std::string> authorize_path,
                        std::shared_ptr<spdlog::logger> logger, Metrics& metrics)
@@ -202,6 +221,15 @@ HttpResponse ApiService::publish(const HttpRequest& request) {
     return json_error(request.version(), 502, e.what());
   }
 
+  // X-Socket-ID: the client that caused the event is left out (Pusher's socket_id, Laravel's
+  // toOthers()), through the envelope's `socket` member.
+  if (auto h = request.find("X-Socket-ID"); h != request.end()) {
+    try {
+      add_socket(command.messages, std::string_view(h->value().data(), h->value().size()));
+    } catch (const InvalidArgumentException& e) {
+      return json_error(request.version(), 400, e.what());
+    }
+  }
   std::vector<std::string_view> topics(command.topics.begin(), command.topics.end());
   std::vector<std::string_view> messages(command.messages.begin(), command.messages.end());
   const auto started = std::chrono::steady_clock::now();

@@ -27,6 +27,10 @@ struct PublishCommand {
 // Parses and checks a publish body; throws InvalidArgumentException with what was wrong.
 PublishCommand parse_publish_body(std::string_view body);
 
+// X-Socket-ID of POST /api/publish: adds `"socket": socket_id` to every message, which must be
+// in the event form {"event","data"}. Throws InvalidArgumentException (a 400) otherwise.
+void add_socket(std::vector<std::string>& messages, std::string_view socket_id);
+
 class ApiService final : public HttpService {
  public:
   ApiService(BroadcastManager& manager, const ServerConfig& config,

@@ -32,6 +32,7 @@
 #include <boost/json.hpp>
 #include <herald/driver.hpp>
 
+#include "../event_envelope.hpp"
 #include "pusher_signing.hpp"
 
 namespace herald::pusher {
@@ -44,13 +45,7 @@ constexpr std::string_view kPresencePrefix = "presence-";
 constexpr size_t kMaxChannelName = 200;  // pusher-http-node validateChannel, Soketi
 
 // Pusher's socket id format `^\d+\.\d+$` (pusher-http-node validateSocketId).
-inline bool valid_socket_id(std::string_view s) noexcept {
-  size_t dot = s.find('.');
-  if (dot == std::string_view::npos || dot == 0 || dot + 1 == s.size()) return false;
-  for (size_t i = 0; i < s.size(); ++i)
-    if (i != dot && (s[i] < '0' || s[i] > '9')) return false;
-  return true;
-}
+inline bool valid_socket_id(std::string_view s) noexcept { return plugins::is_socket_id(s); }
 
 // Pusher's channel name characters `[A-Za-z0-9_\-=@,.;]`, 1..200 of them.
 inline bool valid_channel_name(std::string_view s) noexcept {

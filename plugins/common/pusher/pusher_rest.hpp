@@ -172,6 +172,7 @@ inline std::vector<RestRequest> build_requests(herald::sdk::Texts topics,
   // The events' name and data as JSON members, checked before anything is sent.
   struct Event {
     std::string name_json, data_json;
+    std::string socket_member;  // ,"socket_id":"1.2" or empty
   };
   std::vector<Event> events;
   events.reserve(messages.size());
@@ -186,6 +187,11 @@ inline std::vector<RestRequest> build_requests(herald::sdk::Texts topics,
       throw InvalidArgument(which + ": the event name must be 1.." + std::to_string(kMaxEventName) +
                             " characters");
     Event ev;
+    if (!e.socket.empty()) {
+      if (!plugins::is_socket_id(e.socket))
+        throw InvalidArgument(which + ": `socket` must be a socket id such as \"123.456\"");
+      ev.socket_member = ",\"socket_id\":\"" + e.socket + "\"";
+    }
     if (!plugins::http::append_json_string(ev.name_json, e.event) ||
         !plugins::http::append_json_string(ev.data_json, e.data_text))
       throw InvalidArgument(which + " is not valid UTF-8 text");
@@ -208,6 +214,7 @@ inline std::vector<RestRequest> build_requests(herald::sdk::Texts topics,
         r.body += ev.name_json;
         r.body += ",\"data\":";
         r.body += ev.data_json;
+        r.body += ev.socket_member;
         r.body += ",\"channels\":[";
         for (std::size_t t = from; t < to; ++t) {
           if (t != from) r.body += ',';
@@ -235,6 +242,7 @@ inline std::vector<RestRequest> build_requests(herald::sdk::Texts topics,
       plugins::http::append_json_string(r.body, topic);
       r.body += ",\"data\":";
       r.body += ev.data_json;
+      r.body += ev.socket_member;
       r.body += '}';
       ++r.events;
       ++r.channels;
