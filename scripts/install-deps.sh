@@ -3,7 +3,11 @@
 #   scripts/install-deps.sh          what building and running needs (scripts/run.sh)
 #   scripts/install-deps.sh --test   that, plus the test, benchmark and packaging tools
 #                                    (scripts/test.sh): GoogleTest, Google Benchmark, redis-server,
-#                                    wrk, Node.js + the npm peers of the e2e tests, lintian, ccache
+#                                    wrk, Node.js + the npm peers of the e2e tests, Chromium (the
+#                                    browser e2e tests), lintian, ccache
+#   scripts/install-deps.sh --bench  that, plus the peers and tools of the fan-out benchmark
+#                                    (bench/run): nginx-light + libnginx-mod-nchan, linux-perf,
+#                                    librsvg2-bin (rsvg-convert, to look at the SVG curves)
 # Each long step prints one line; the full apt/npm output goes to build-logs/install-deps.log.
 # Boost 1.81 -dev packages conflict with the 1.74 ones: never add libboost-dev/libboost-all-dev.
 set -euo pipefail
@@ -12,7 +16,8 @@ profile=run
 case "${1:-}" in
   "") ;;
   --test) profile=test ;;
-  *) echo "usage: scripts/install-deps.sh [--test]" >&2; exit 2 ;;
+  --bench) profile=bench ;;
+  *) echo "usage: scripts/install-deps.sh [--test|--bench]" >&2; exit 2 ;;
 esac
 
 packages=(
@@ -22,13 +27,19 @@ packages=(
   libssl-dev libcurl4-openssl-dev libhiredis-dev
   curl
 )
-if [ "$profile" = test ]; then
+if [ "$profile" = test ] || [ "$profile" = bench ]; then
   packages+=(
     git ccache
     googletest libgtest-dev libgmock-dev libbenchmark-dev
     redis-server redis-tools wrk nodejs
+    chromium  # headless, driven by playwright-core: tests/e2e/browser_echo_test.cpp
     dpkg-dev fakeroot file lintian
   )
+fi
+if [ "$profile" = bench ]; then
+  # nginx-light ships the nginx binary only: bench/run starts it as a non-daemon with its own
+  # prefix and config, so the nginx service Debian may start is stopped and disabled below.
+  packages+=(nginx-light libnginx-mod-nchan linux-perf librsvg2-bin)
 fi
 
 missing=()
@@ -36,7 +47,7 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # Debian's nodejs has no npm inside; a nodejs from elsewhere may bring its own (and conflict).
-if [ "$profile" = test ] && ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
+if [ "$profile" != run ] && ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 
 mkdir -p build-logs
 log=$(pwd)/build-logs/install-deps.log
@@ -62,7 +73,7 @@ fi
 
 # npm clients and peers for the end-to-end tests and benchmarks (pinned by package-lock.json),
 # into the ignored tests/e2e/node_modules. Re-installed only when the lock file changes.
-if [ "$profile" = test ]; then
+if [ "$profile" != run ]; then
   e2e=tests/e2e
   stamp="$e2e/node_modules/.herald-lock"
   if ! cmp -s "$e2e/package-lock.json" "$stamp" 2>/dev/null; then
@@ -74,4 +85,10 @@ if [ "$profile" = test ]; then
     }
     cp "$e2e/package-lock.json" "$stamp"
   fi
+fi
+
+# Debian's nginx package starts a daemon on port 80 when it can: the benchmark runs its own.
+if [ "$profile" = bench ] && command -v systemctl >/dev/null 2>&1 &&
+  systemctl is-active --quiet nginx 2>/dev/null; then
+  $SUDO systemctl disable --now nginx >>"$log" 2>&1 || true
 fi
