@@ -24,7 +24,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using namespace testing_support::ws_e2e;
-using testing_support::HeraldServer;
 
 const char kAnn[] = R"({"id":"1","info":{"name":"Ann"}})";
 const char kBob[] = R"({"id":"2","info":{"name":"Bob"}})";
@@ -75,22 +74,12 @@ class BrowserEcho : public WsE2ETest {
 
     // What a user writes: CORS for the page's origin on the authorize path, and only that
     // origin allowed to open a WebSocket.
-    std::string config = Config("allowed_origins = [\"" + origin_ + "\"]\n");
-    const std::string server_section = "[server]\n";
-    const size_t at = config.find(server_section);
-    ASSERT_NE(at, std::string::npos) << config;
-    config.insert(at + server_section.size(), "cors_origins = [\"" + origin_ + "\"]\n");
-    HeraldServer::Options options;
-    options.extra_args = {"--log-level", "debug"};
-    server_ = std::make_unique<HeraldServer>(dir_, config, std::move(options));
-    server_->process().wait_for_port(ws_port_, 20s);
+    StartServerWith(Config("allowed_origins = [\"" + origin_ + "\"]\n",
+                           "cors_origins = [\"" + origin_ + "\"]\n"));
   }
 
   void TearDown() override {
-    if (browser_ != nullptr && browser_->process().running()) {
-      browser_->send({{"op", "exit"}});  // closes Chromium cleanly
-      if (!browser_->process().wait(15s)) browser_->process().stop(5s);
-    }
+    if (browser_ != nullptr) browser_->exit();  // closes Chromium cleanly
     WsE2ETest::TearDown();
   }
 

@@ -116,6 +116,12 @@ class NodePeer {
     out.flush();
     ++sent_;
   }
+  // If it still runs: {"op":"exit"}, and a stop when it has not exited within `grace`.
+  void exit(std::chrono::milliseconds grace = 15s) {
+    if (!process_->running()) return;
+    send({{"op", "exit"}});
+    if (!process_->wait(grace)) process_->stop(5s);
+  }
   // Sends a command and waits until the peer says it ran it ({"done":n}).
   bool run(const json::object& command, std::chrono::milliseconds timeout = 10s) {
     send(command);
@@ -190,14 +196,15 @@ class WsE2ETest : public ::testing::Test {
     return text.size() <= max ? text : "[...]\n" + text.substr(text.size() - max);
   }
 
-  // The whole config; `ws_extra` is appended to [connections.websocket].
-  std::string Config(const std::string& ws_extra = {}) const {
+  // The whole config; `ws_extra` is appended to [connections.websocket], `server_extra` to
+  // [server].
+  std::string Config(const std::string& ws_extra = {}, const std::string& server_extra = {}) const {
     const std::string port = std::to_string(ws_port_);
     return "default = \"websocket\"\nplugin_dirs = [\"" + kPluginDir.string() +
            "\"]\n\n"
            "[server]\napi_key = \"" +
-           kApiKey +
-           "\"\n\n"
+           kApiKey + "\"\n" + server_extra +
+           "\n"
            "[authorize]\npath = \"/broadcasting/auth\"\n"
            "[[authorize.topics]]\npattern = \"order.{id}\"\n"
            "rule = { jwt = { secret = \"" +
@@ -217,10 +224,12 @@ class WsE2ETest : public ::testing::Test {
     return dir_.write("broadcasting.toml", Config(ws_extra));
   }
 
-  void StartServer(const std::string& ws_extra = {}) {
+  void StartServer(const std::string& ws_extra = {}) { StartServerWith(Config(ws_extra)); }
+  // `herald serve` with this whole config.
+  void StartServerWith(const std::string& config) {
     HeraldServer::Options options;
     options.extra_args = {"--log-level", "debug"};
-    server_ = std::make_unique<HeraldServer>(dir_, Config(ws_extra), std::move(options));
+    server_ = std::make_unique<HeraldServer>(dir_, config, std::move(options));
     server_->process().wait_for_port(ws_port_, 20s);
   }
 

@@ -41,13 +41,10 @@ const http = require('http');
 const path = require('path');
 
 const { print, finish, commandReader } = require('./command_file');
+const chromium = require('./chromium');
 
-const options = JSON.parse(process.argv[2] || '{}');
-if (options.chromium) process.env.HERALD_CHROMIUM = options.chromium;
-if (options.tmpdir) {
-  process.env.TMPDIR = options.tmpdir;
-  process.env.XDG_CONFIG_HOME = options.tmpdir;
-}
+const { message } = chromium;
+const options = chromium.scriptOptions();
 const nodeModules = options.node_modules || path.join(__dirname, '..', 'node_modules');
 const pageDir = path.join(__dirname, '..', 'browser');
 
@@ -69,7 +66,6 @@ function jwt(secret, claims) {
   const sig = crypto.createHmac('sha256', secret).update(head + '.' + body).digest();
   return head + '.' + body + '.' + base64url(sig);
 }
-const message = (e) => String(e && e.message ? e.message : e);
 
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://127.0.0.1');
@@ -92,7 +88,7 @@ const server = http.createServer((req, res) => {
 
 let browser = null;
 let origin = '';
-const pages = new Map();  // name -> {context, page, timer, last}
+const pages = new Map();  // name -> {context, page, timer}
 
 // The page's texts, read from the DOM.
 function snapshot() {
@@ -109,26 +105,6 @@ function snapshot() {
     members: list('members'),
     presence: list('presence-log'),
   };
-}
-
-function watch(name, entry) {
-  let busy = false;
-  entry.timer = setInterval(async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      const dom = await entry.page.evaluate(snapshot);
-      const json = JSON.stringify(dom);
-      if (json !== entry.last) {
-        entry.last = json;
-        print({ page: name, dom });
-      }
-    } catch (e) {
-      // navigating or closing: the next tick reads it again
-    } finally {
-      busy = false;
-    }
-  }, 50);
 }
 
 async function open(command) {
@@ -156,11 +132,11 @@ async function open(command) {
     const failure = request.failure();
     print({ page: name, request_failed: request.url(), reason: failure ? failure.errorText : '' });
   });
-  const entry = { context, page, timer: null, last: '' };
+  const entry = { context, page, timer: null };
   pages.set(name, entry);
   await page.goto(origin + '/echo_page.html?config=' + encodeURIComponent(JSON.stringify(config)),
                   { waitUntil: 'load', timeout: 15000 });
-  watch(name, entry);
+  entry.timer = chromium.watchDom(page, snapshot, (dom) => print({ page: name, dom }));
   print({ opened: name });
 }
 
@@ -177,39 +153,9 @@ async function close(command) {
 async function shutdown(code) {
   for (const entry of pages.values()) clearInterval(entry.timer);
   pages.clear();
-  if (browser) {
-    const b = browser;
-    browser = null;
-    await Promise.race([b.close().catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
-  }
+  await chromium.closeBrowser();
   server.close();
   finish(code);
-}
-
-let commandsDone = 0;
-let queue = Promise.resolve();
-function runCommand(command) {
-  queue = queue.then(async () => {
-    try {
-      switch (command.op) {
-        case 'open':
-          await open(command);
-          break;
-        case 'close':
-          await close(command);
-          break;
-        case 'exit':
-          print({ done: ++commandsDone });
-          await shutdown(0);
-          return;
-        default:
-          print({ error: 'unknown command ' + JSON.stringify(command) });
-      }
-    } catch (e) {
-      print({ error: command.op + ' ' + (command.page || '') + ': ' + message(e) });
-    }
-    print({ done: ++commandsDone });
-  });
 }
 
 async function main() {
@@ -221,34 +167,11 @@ async function main() {
   for (const file of Object.values(files)) {
     if (!fs.existsSync(file)) throw new Error('missing ' + file + ' (npm ci in tests/e2e)');
   }
-  const { launchChromium } = require('./chromium');
-  try {
-    browser = await launchChromium();
-  } catch (e) {
-    print({ error: 'cannot launch chromium (' + (process.env.HERALD_CHROMIUM || '/usr/bin/chromium') +
-                   '; apt-get install chromium, or scripts/install-deps.sh --test): ' + message(e) });
-    await shutdown(3);
-    return;
-  }
-  browser.on('disconnected', () => {
-    if (browser) {
-      print({ error: 'the browser went away' });
-      browser = null;
-      shutdown(4);
-    }
-  });
+  browser = await chromium.launchOrExplain(print, () => shutdown(4));
+  if (!browser) return shutdown(3);
   print({ ready: true, origin, browser: browser.version() });
-  setInterval(commandReader(options.commands, runCommand), 20);
+  const run = chromium.commandLoop({ open, close }, { print, shutdown, subject: 'page' });
+  setInterval(commandReader(options.commands, run), 20);
 }
 
-setTimeout(() => {
-  print({ error: 'timeout' });
-  shutdown(2);
-}, Number(options.timeout_ms || 120000)).unref();
-
-process.on('SIGTERM', () => shutdown(0));
-
-main().catch((e) => {
-  print({ error: message(e) });
-  shutdown(3);
-});
+chromium.runScript(main, { print, shutdown, timeoutMs: options.timeout_ms });
