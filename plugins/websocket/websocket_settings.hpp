@@ -7,11 +7,16 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <boost/json.hpp>
+
+#include "common/http_client.hpp"  // webhooks: check_http_url
+#include "common/redis/redis_endpoint.hpp"
 
 namespace herald::websocket {
 
@@ -22,6 +27,33 @@ struct ListenAddress {
     return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
            std::to_string(port);
   }
+};
+
+// webhooks: Pusher webhooks (README.md "Webhooks"). Event kinds as bits of a target's filter.
+enum class WebhookEvent : unsigned {
+  channel_occupied = 1,
+  channel_vacated = 2,
+  member_added = 4,
+  member_removed = 8,
+  client_event = 16,
+};
+inline constexpr unsigned kAllWebhookEvents = 31;
+inline constexpr std::array<std::pair<std::string_view, WebhookEvent>, 5> kWebhookEventNames = {{
+    {"channel_occupied", WebhookEvent::channel_occupied},
+    {"channel_vacated", WebhookEvent::channel_vacated},
+    {"member_added", WebhookEvent::member_added},
+    {"member_removed", WebhookEvent::member_removed},
+    {"client_event", WebhookEvent::client_event},
+}};
+struct WebhookTarget {
+  std::string url;
+  unsigned events = kAllWebhookEvents;  // WebhookEvent bits
+};
+struct WebhookSettings {
+  std::vector<WebhookTarget> targets;  // empty: webhooks off
+  int timeout_ms = 5000;               // one POST, connect included
+  int retry_s = 60;                    // total time one batch is retried before it is dropped
+  std::size_t queue = 10000;           // pending events per target; beyond: dropped, counted
 };
 
 struct Settings {
@@ -40,12 +72,20 @@ struct Settings {
   std::size_t send_queue_bytes = 1024 * 1024;
   std::vector<std::string> allowed_origins;
   int io_threads = 1;
+  WebhookSettings webhooks;  // webhooks: no targets = off
+  bool console = true;  // the live console at GET / (README.md "Console")
+  // The cluster bus (README.md "Several nodes"): none for a single node.
+  std::optional<redis::Endpoint> bus;
+  std::string bus_prefix;  // "herald:{app_id}:" with the app id filled in
+  int bus_heartbeat_ms = 1000;
+  int bus_node_timeout_ms = 5000;  // a silent node is forgotten (with its members) after this
+  std::size_t bus_queue_bytes = 8u << 20;
 };
 
 namespace settings_detail {
 
 // Every key a websocket connection accepts; the guard's keys are the pusher driver's.
-constexpr std::array<std::string_view, 21> kKnownKeys = {
+constexpr auto kKnownKeys = std::to_array<std::string_view>({
     "driver",
     "listen",
     "app_id",
@@ -63,15 +103,35 @@ constexpr std::array<std::string_view, 21> kKnownKeys = {
     "send_queue_bytes",
     "allowed_origins",
     "io_threads",
+    "console",
+    "bus",
+    "bus_prefix",
+    "bus_heartbeat_ms",
+    "bus_node_timeout_ms",
+    "bus_queue_bytes",
     "encryption_master_key_base64",
     "user_header",
     "user_from_form",
     "timeout_ms",  // the one-shot client's HTTP timeout
-};
+    "webhooks",    // webhooks: the targets, and the three knobs below
+    "webhook_timeout_ms",
+    "webhook_retry_s",
+    "webhook_queue",
+});
 
 inline bool id_char(char c) noexcept {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
          c == '-' || c == '.';
+}
+
+// The integer `key`, `fallback` when absent; a ConfigError naming it outside lo..hi.
+inline std::int64_t ranged(const herald::sdk::Config& config, std::string_view key,
+                           std::int64_t fallback, std::int64_t lo, std::int64_t hi) {
+  const std::int64_t v = config.integer(key).value_or(fallback);
+  if (v < lo || v > hi)
+    throw herald::sdk::ConfigError(config.describe(key) + " is " + std::to_string(v) +
+                                   "; expected " + std::to_string(lo) + ".." + std::to_string(hi));
+  return v;
 }
 
 }  // namespace settings_detail
@@ -111,6 +171,74 @@ inline ListenAddress parse_listen(std::string_view text, const std::string& what
   return a;
 }
 
+// webhooks: `webhooks = [{ url = "http://...", events = [..] }]` and its knobs (README.md
+// "Webhooks"). Throws ConfigError naming the key; a URL is quoted without user info or query.
+inline WebhookSettings read_webhook_settings(const herald::sdk::Config& config) {
+  using herald::sdk::ConfigError;
+  WebhookSettings w;
+  auto ranged = [&](std::string_view key, std::int64_t fallback, std::int64_t lo, std::int64_t hi) {
+    return settings_detail::ranged(config, key, fallback, lo, hi);
+  };
+  w.timeout_ms = static_cast<int>(ranged("webhook_timeout_ms", 5000, 100, 60000));
+  w.retry_s = static_cast<int>(ranged("webhook_retry_s", 60, 0, 3600));
+  w.queue = static_cast<std::size_t>(ranged("webhook_queue", 10000, 1, 1'000'000));
+  const auto* e = config.find("webhooks");
+  if (e == nullptr) return w;
+  const std::string what = config.describe("webhooks");
+  boost::system::error_code ec;
+  const boost::json::value v =
+      e->is_string ? boost::json::value() : boost::json::parse(herald::sdk::view(e->value), ec);
+  if (ec || !v.is_array())
+    throw ConfigError(what + " must be a list of tables: [{ url = \"http://...\", events = [..] }]");
+  if (v.get_array().empty())
+    throw ConfigError(what + " is empty; remove it or give at least one { url = \"...\" }");
+  if (v.get_array().size() > 16) throw ConfigError(what + " has more than 16 targets");
+  std::size_t index = 0;
+  for (const auto& item : v.get_array()) {
+    const std::string at = what + "[" + std::to_string(index++) + "]";
+    const boost::json::object* t = item.if_object();
+    if (t == nullptr) throw ConfigError(at + " must be a table { url = \"http://...\" }");
+    for (const auto& field : *t)
+      if (field.key() != "url" && field.key() != "events")
+        throw ConfigError(at + " has an unknown key `" + std::string(field.key()) +
+                          "` (expected `url`, `events`)");
+    const boost::json::value* url = t->if_contains("url");
+    if (url == nullptr || !url->is_string() || url->get_string().empty())
+      throw ConfigError(at + ".url is required (an http:// or https:// URL)");
+    WebhookTarget target;
+    target.url = std::string(url->get_string());
+    if (const std::string why = herald::plugins::http::check_http_url(target.url); !why.empty())
+      throw ConfigError(at + ".url `" + herald::plugins::http::redact_url(target.url) + "` " + why);
+    if (const boost::json::value* events = t->if_contains("events")) {
+      if (!events->is_array())
+        throw ConfigError(at + ".events must be a list of event names");
+      if (events->get_array().empty())
+        throw ConfigError(at + ".events is empty; leave it out to get every event");
+      target.events = 0;
+      for (const auto& name : events->get_array()) {
+        const auto& names = kWebhookEventNames;
+        const auto found =
+            !name.is_string() ? names.end()
+                              : std::find_if(names.begin(), names.end(), [&](const auto& n) {
+                                  return n.first == std::string_view(name.get_string());
+                                });
+        if (found == names.end())
+          throw ConfigError(at + ".events has " +
+                            (name.is_string() ? "an unknown event `" +
+                                                    herald::plugins::http::one_line(
+                                                        std::string_view(name.get_string()), 64) +
+                                                    "`"
+                                              : std::string("a value that is not a string")) +
+                            "; expected channel_occupied, channel_vacated, member_added, "
+                            "member_removed, client_event");
+        target.events |= static_cast<unsigned>(found->second);
+      }
+    }
+    w.targets.push_back(std::move(target));
+  }
+  return w;
+}
+
 inline Settings read_settings(const herald::sdk::Config& config) {
   using herald::sdk::ConfigError;
   // Unknown keys first: a typo must not pass silently.
@@ -145,11 +273,7 @@ inline Settings read_settings(const herald::sdk::Config& config) {
     throw ConfigError(config.describe("event") + " must be 1..200 characters");
 
   auto ranged = [&](std::string_view key, std::int64_t fallback, std::int64_t lo, std::int64_t hi) {
-    const std::int64_t v = config.integer(key).value_or(fallback);
-    if (v < lo || v > hi)
-      throw ConfigError(config.describe(key) + " is " + std::to_string(v) + "; expected " +
-                        std::to_string(lo) + ".." + std::to_string(hi));
-    return v;
+    return settings_detail::ranged(config, key, fallback, lo, hi);
   };
   s.activity_timeout_s = static_cast<int>(ranged("activity_timeout_s", 30, 1, 3600));
   s.max_connections = static_cast<std::size_t>(ranged("max_connections", 0, 0, 10'000'000));
@@ -162,6 +286,7 @@ inline Settings read_settings(const herald::sdk::Config& config) {
   s.presence_max_user_info_bytes =
       static_cast<std::size_t>(ranged("presence_max_user_info_bytes", 1024, 16, 1024 * 1024));
   s.client_events = config.boolean("client_events").value_or(true);
+  s.console = config.boolean("console").value_or(true);
   s.client_events_per_second =
       static_cast<int>(ranged("client_events_per_second", 10, 1, 1'000'000));
   s.send_queue_bytes = static_cast<std::size_t>(
@@ -181,6 +306,26 @@ inline Settings read_settings(const herald::sdk::Config& config) {
       s.allowed_origins.emplace_back(o.get_string());
     }
   }
+  s.webhooks = read_webhook_settings(config);  // webhooks
+
+  if (auto bus = config.string("bus"); bus && !bus->empty()) {
+    redis::Endpoint e = redis::parse_url(*bus, "bus");
+    if (e.unix_socket)
+      throw ConfigError(config.describe("bus") + ": the bus needs redis://HOST:PORT (TCP)");
+    s.bus = std::move(e);
+  }
+  s.bus_prefix = config.string_or("bus_prefix", "herald:{app_id}:");
+  if (const auto at = s.bus_prefix.find("{app_id}"); at != std::string::npos)
+    s.bus_prefix.replace(at, 8, s.app_id);
+  if (s.bus_prefix.size() > 200)
+    throw ConfigError(config.describe("bus_prefix") + " must be at most 200 characters");
+  s.bus_heartbeat_ms = static_cast<int>(ranged("bus_heartbeat_ms", 1000, 50, 60000));
+  s.bus_node_timeout_ms = static_cast<int>(ranged("bus_node_timeout_ms", 5000, 200, 600000));
+  if (s.bus_node_timeout_ms < 2 * s.bus_heartbeat_ms)
+    throw ConfigError(config.describe("bus_node_timeout_ms") +
+                      " must be at least twice bus_heartbeat_ms");
+  s.bus_queue_bytes = static_cast<std::size_t>(
+      ranged("bus_queue_bytes", 8 << 20, 64 * 1024, std::int64_t(1) << 32));
   return s;
 }
 

@@ -67,6 +67,14 @@ inline Frame make_frame(Opcode op, std::string_view payload) {
   return std::make_shared<const std::string>(encode_frame(op, payload));
 }
 
+// The payload of a frame made by make_frame/encode_frame (server frames are unmasked).
+inline std::string_view frame_payload(std::string_view frame) {
+  if (frame.size() < 2) return {};
+  const auto len7 = static_cast<std::uint8_t>(frame[1]) & 0x7F;
+  const std::size_t header = len7 < 126 ? 2 : len7 == 126 ? 4 : 10;
+  return frame.size() < header ? std::string_view{} : frame.substr(header);
+}
+
 // A close frame; the reason is cut to fit the 125-byte control-frame limit.
 inline std::string encode_close(std::uint16_t code, std::string_view reason) {
   if (reason.size() > 123) reason = reason.substr(0, 123);

@@ -2,7 +2,9 @@
 // - `io_threads` event loops; each socket lives on one loop and is only touched by its thread.
 // - Each loop keeps its own channel -> subscribers index, so delivery needs no lock; the
 //   cluster-visible state (subscription counts, presence members) sits in one registry behind a
-//   mutex, touched on subscribe/unsubscribe only.
+//   mutex (channel_registry.hpp), touched on subscribe/unsubscribe and by the bus only.
+// - With `bus` set, every event and presence change also goes to Redis (redis_bus.hpp), and what
+//   other nodes publish there is delivered here; see "The cluster bus" below.
 // - A publish serialises each (channel, event) once into an immutable frame and posts one task
 //   per loop; delivery appends a reference to each subscriber's queue, and a socket writes all
 //   it has queued with one gathered write.
@@ -17,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -34,9 +37,14 @@
 
 #include "common/event_envelope.hpp"
 #include "common/http_client.hpp"
+#include "common/prometheus_family.hpp"
 #include "common/pusher/pusher_guard.hpp"
 #include "common/pusher/pusher_rest.hpp"
 #include "common/pusher/pusher_signing.hpp"
+#include "websocket/channel_registry.hpp"
+#include "websocket/console_routes.hpp"
+#include "websocket/redis_bus.hpp"
+#include "websocket/webhooks.hpp"  // webhooks
 #include "websocket/ws_frame.hpp"
 
 namespace herald::websocket {
@@ -148,6 +156,7 @@ struct Delivery {
   std::string channel;
   Frame frame;
   std::uint64_t exclude = 0;  // a socket's sequence number, 0 = nobody
+  std::string exclude_socket;  // its socket_id, for the other nodes (empty = nobody)
 };
 using Deliveries = std::shared_ptr<const std::vector<Delivery>>;
 
@@ -168,15 +177,6 @@ struct Counters {
       rest_requests{0}, subscriptions{0};
 };
 
-// Presence member: one user, however many sockets.
-struct Member {
-  std::size_t sockets = 0;
-  json::value info;  // null when the client sent none
-};
-struct ChannelState {
-  std::size_t subscriptions = 0;
-  std::map<std::string, Member> members;  // presence only, ordered for stable listings
-};
 
 struct Loop {
   explicit Loop(Server::Impl& s) : server(s), tick(ctx) {}
@@ -210,7 +210,7 @@ struct Server::Impl {
   herald::sdk::Host host;
   Settings settings;
   pusher::Credentials credentials;
-  std::uint64_t node = 0;  // the socket_id's first number
+  std::uint64_t node = random_node_id();  // the socket_id's first number; the node's bus id
   std::atomic<std::uint64_t> next_seq{1};
   std::vector<std::unique_ptr<Loop>> loops;
   std::unique_ptr<tcp::acceptor> acceptor;
@@ -223,23 +223,44 @@ struct Server::Impl {
   mutable std::mutex accept_mutex;
   std::string accept_problem;  // the last accept error while accepting fails, else empty
 
+  // webhooks: Pusher webhooks; null when none are configured. Declared before `bus` and the
+  // registry so that it outlives whatever reports changes to it.
+  std::unique_ptr<Webhooks> webhooks;
   mutable std::mutex registry_mutex;
-  std::unordered_map<std::string, ChannelState> registry;
+  ChannelRegistry registry{node};  // cluster-wide when a bus is set; guarded by registry_mutex
+  std::unique_ptr<RedisBus> bus;  // `bus`: the other nodes; null for a single node
+  // When the bus came up, plus a heartbeat: the others' state has arrived (steady clock ticks).
+  std::atomic<Clock::rep> bus_synced_at{std::numeric_limits<Clock::rep>::max()};
+  // The webhooks of a registry change, from the node that sends them (registry_mutex held).
+  void webhooks_locked(const Changes& changes);
+
+  static std::uint64_t random_node_id() {
+    std::random_device rd;
+    return std::uniform_int_distribution<std::uint64_t>(1, 999'999'999)(rd);
+  }
 
   void log(LogLevel level, const std::string& message) const {
     if (host.raw() != nullptr && host.log_enabled(level)) host.log(level, message);
   }
   void accept();
-  void broadcast(std::vector<Delivery> items) {
+  // To this node's subscribers.
+  void deliver_local(std::vector<Delivery> items) {
     auto shared = std::make_shared<const std::vector<Delivery>>(std::move(items));
     for (auto& loop : loops)
       asio::post(loop->ctx, [l = loop.get(), shared] { l->deliver(*shared); });
   }
-  void deliver_one(std::string channel, std::string payload, std::uint64_t exclude) {
-    std::vector<Delivery> items;
-    items.push_back({std::move(channel), make_frame(Opcode::text, payload), exclude});
-    broadcast(std::move(items));
-  }
+  // To every subscriber in the cluster (except each item's excluded socket).
+  void broadcast(std::vector<Delivery> items);
+  // Member and occupancy changes of the cluster: member_added/member_removed to this node's
+  // subscribers (never to the socket `exclude`).
+  void on_changes(const Changes& changes, std::uint64_t exclude);
+  // A user's first (present) or last (absent) socket on this node joined or left a presence
+  // channel: the other nodes learn it.
+  void tell_member(const std::string& channel, const std::string& user_id, const json::value& info,
+                   bool present);
+  void start_bus();
+  void on_bus_message(std::string_view message);
+  void send_state();
   std::string metrics_text() const;
 
   // The Pusher HTTP API (rest_api section below): status and JSON body.
@@ -253,6 +274,17 @@ struct Server::Impl {
                                               std::string_view query, std::string_view body) const;
   Reply publish_events(const json::array& events, bool batch);
   json::object channel_info(std::string_view channel, bool subscriptions, bool users) const;
+
+  // Occupied channels whose name starts with `prefix`, sorted by name, with their subscription
+  // and (presence) user counts. The one source of the REST channel queries and the console.
+  using ChannelCount = ChannelRegistry::ChannelCount;
+  std::vector<ChannelCount> channel_counts(std::string_view prefix) const {
+    std::lock_guard lock(registry_mutex);
+    return registry.channels(prefix);
+  }
+  // Open WebSocket connections.
+  std::size_t connection_count() const { return ws_connections.load(std::memory_order_relaxed); }
+  std::optional<ConsoleContext> console;  // the live console (console_routes.hpp), when enabled
   std::uint64_t excluded_seq(std::string_view socket_id) const;
 
   std::size_t rest_body_limit() const {
@@ -348,18 +380,33 @@ struct Session : std::enable_shared_from_this<Session> {
       Server::Impl::Reply r = server.rest(method, path, query, req.body());
       return respond(r.status, std::move(r.body), req.keep_alive());
     }
+    if (server.console && is_console_path(path)) {
+      auto field = [&](http::field f) {
+        auto it = req.find(f);
+        return it == req.end() ? std::string_view{}
+                               : std::string_view(it->value().data(), it->value().size());
+      };
+      ConsoleReply r = handle_console(
+          *server.console, {std::string_view(req.method_string().data(), req.method_string().size()),
+                            path, field(http::field::host), field(http::field::authorization),
+                            req.body()});
+      return respond(r.status, std::move(r.body), req.keep_alive(), r.content_type, r.headers);
+    }
     respond_error(404, "not found: WebSocket clients connect to /app/{key}, the Pusher HTTP API is "
                        "at /apps/{app_id}/...",
                   req.keep_alive());
   }
 
-  void respond(int status, std::string body, bool keep_alive) {
+  void respond(int status, std::string body, bool keep_alive,
+               std::string_view content_type = "application/json",
+               const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     auto& res = http_state->response;
     res = {};
     res.result(static_cast<http::status>(status));
     res.version(11);
     res.set(http::field::server, "herald");
-    res.set(http::field::content_type, "application/json");
+    res.set(http::field::content_type, content_type);
+    for (const auto& [name, value] : headers) res.set(name, value);
     res.keep_alive(keep_alive);
     res.body() = std::move(body);
     res.prepare_payload();
@@ -699,31 +746,20 @@ struct Session : std::enable_shared_from_this<Session> {
       }
     }
     std::string succeeded = "{}";
+    Changes changes;
+    bool new_local_member = false;
     {
       std::lock_guard lock(server.registry_mutex);
-      ChannelState& state = server.registry[channel];
-      if (presence) {
-        auto it = state.members.find(user_id);
-        if (it == state.members.end()) {
-          if (state.members.size() >= server.settings.presence_max_members) {
-            if (state.subscriptions == 0) server.registry.erase(channel);
-            return subscription_error(channel, "LimitReached",
-                                      "The maximum members amount has been reached.", 4100);
-          }
-          it = state.members.emplace(user_id, Member{0, user_info}).first;
-          json::object added;
-          added["user_id"] = user_id;
-          added["user_info"] = user_info;
-          server.deliver_one(channel,
-                             event_json("pusher_internal:member_added", channel,
-                                        json::serialize(added)),
-                             seq);
-        }
-        ++it->second.sockets;
-      }
-      ++state.subscriptions;
-      if (presence) succeeded = presence_data_locked(state);
+      new_local_member = presence && !server.registry.has_local_member(channel, user_id);
+      if (server.registry.join(channel, user_id, user_info, server.settings.presence_max_members,
+                               changes) == ChannelRegistry::Join::members_full)
+        return subscription_error(channel, "LimitReached",
+                                  "The maximum members amount has been reached.", 4100);
+      if (presence) succeeded = presence_data_locked(channel);
+      server.webhooks_locked(changes);
     }
+    server.on_changes(changes, seq);
+    if (new_local_member) server.tell_member(channel, user_id, user_info, true);
     server.counters.subscriptions.fetch_add(1, std::memory_order_relaxed);
     LocalChannel& local = loop.channels[channel];
     subs.push_back({channel, &local, local.subscribers.size(), user_id});
@@ -733,20 +769,21 @@ struct Session : std::enable_shared_from_this<Session> {
 
   std::string presence_data(const std::string& channel) {
     std::lock_guard lock(server.registry_mutex);
-    auto it = server.registry.find(channel);
-    return it == server.registry.end() ? std::string("{\"presence\":{\"ids\":[],\"hash\":{},\"count\":0}}")
-                                       : presence_data_locked(it->second);
+    return presence_data_locked(channel);
   }
 
-  static std::string presence_data_locked(const ChannelState& state) {
+  // The cluster's members of `channel` (registry_mutex held).
+  std::string presence_data_locked(const std::string& channel) {
     json::array ids;
     json::object hash;
-    for (const auto& [id, m] : state.members) {
+    std::size_t count = 0;
+    for (auto& [id, info] : server.registry.members(channel)) {
       ids.emplace_back(id);
-      hash[id] = m.info;
+      hash[id] = std::move(info);
+      ++count;
     }
     json::object presence;
-    presence["count"] = state.members.size();
+    presence["count"] = count;
     presence["ids"] = std::move(ids);
     presence["hash"] = std::move(hash);
     json::object out;
@@ -777,23 +814,17 @@ struct Session : std::enable_shared_from_this<Session> {
     }
     if (local.subscribers.empty()) loop.channels.erase(sub.channel);
     server.counters.subscriptions.fetch_sub(1, std::memory_order_relaxed);
-    std::lock_guard lock(server.registry_mutex);
-    auto it = server.registry.find(sub.channel);
-    if (it == server.registry.end()) return;
-    ChannelState& state = it->second;
-    if (!sub.user_id.empty()) {
-      auto m = state.members.find(sub.user_id);
-      if (m != state.members.end() && --m->second.sockets == 0) {
-        state.members.erase(m);
-        json::object removed;
-        removed["user_id"] = sub.user_id;
-        server.deliver_one(sub.channel,
-                           event_json("pusher_internal:member_removed", sub.channel,
-                                      json::serialize(removed)),
-                           seq);
-      }
+    Changes changes;
+    bool last_local_socket = false;
+    {
+      std::lock_guard lock(server.registry_mutex);
+      server.registry.leave(sub.channel, sub.user_id, changes);
+      last_local_socket =
+          !sub.user_id.empty() && !server.registry.has_local_member(sub.channel, sub.user_id);
+      server.webhooks_locked(changes);
     }
-    if (--state.subscriptions == 0) server.registry.erase(it);
+    server.on_changes(changes, seq);
+    if (last_local_socket) server.tell_member(sub.channel, sub.user_id, nullptr, false);
   }
 
   void leave_all() {
@@ -828,7 +859,13 @@ struct Session : std::enable_shared_from_this<Session> {
     if (data.size() > server.settings.max_message_bytes)
       return reject("The event data is too large.");
     server.counters.client_events.fetch_add(1, std::memory_order_relaxed);
-    server.deliver_one(std::string(channel), event_json(event, channel, data, sub->user_id), seq);
+    if (server.webhooks)  // webhooks
+      server.webhooks->client_event(channel, event, data, socket_id, sub->user_id);
+    std::vector<Delivery> items;
+    items.push_back({std::string(channel),
+                     make_frame(Opcode::text, event_json(event, channel, data, sub->user_id)), seq,
+                     socket_id});
+    server.broadcast(std::move(items));
   }
 
   void signin(const json::value& data) {
@@ -1099,8 +1136,21 @@ void Loop::on_tick() {
 
 Server::Impl::Impl(const herald::sdk::Host& h, Settings s) : host(h), settings(std::move(s)) {
   credentials = {settings.app_id, settings.key, settings.secret};
-  std::random_device rd;
-  node = std::uniform_int_distribution<std::uint64_t>(1, 999'999'999)(rd);
+  if (!settings.webhooks.targets.empty())  // webhooks
+    webhooks = std::make_unique<Webhooks>(settings, credentials, host);
+  if (settings.console)
+    console = ConsoleContext{
+        settings.app_id, settings.key, settings.secret,
+        [this] {
+          ConsoleCounts c{connection_count(), {}};
+          for (auto& ch : channel_counts(""))
+            c.channels.push_back({std::move(ch.name), ch.subscriptions, ch.users});
+          return c;
+        },
+        [this](const json::array& events) {
+          Reply r = publish_events(events, false);
+          return ConsolePublishResult{r.status, std::move(r.body)};
+        }};
   for (int i = 0; i < settings.io_threads; ++i) loops.push_back(std::make_unique<Loop>(*this));
 
   const std::string where = settings.listen.str();
@@ -1125,6 +1175,8 @@ Server::Impl::Impl(const herald::sdk::Host& h, Settings s) : host(h), settings(s
   if (ec) throw herald::sdk::Error("cannot listen on " + where + ": " + ec.message());
   bound_port = acceptor->local_endpoint().port();
 
+  // Before the loops run: they read `bus` without a lock.
+  if (settings.bus) start_bus();
   accept();
   for (auto& loop : loops) {
     Loop* l = loop.get();
@@ -1177,7 +1229,247 @@ void Server::Impl::accept() {
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// The cluster bus. Every node publishes to one Redis channel (`bus_prefix` + "bus") and reads
+// everything on it; a message is lines separated by '\n', the first naming its kind and the
+// second the sending node (a node skips its own):
+//   E node socket_id channel payload   an event for the channel's subscribers (payload = the
+//                                      Pusher event JSON; socket_id = the excluded socket or "")
+//   J node channel user info           the user's first socket on that node joined a presence
+//   L node channel user                ... its last socket there left
+//   C node {"channel":count,..}        that node's subscription counts that changed
+//   S node {"s":..,"m":..}             that node's whole state (ChannelRegistry::snapshot_json)
+//   Q node                             "send me your state" (a node that just (re)joined)
+//   H node                             heartbeat; a node not heard from for bus_node_timeout_ms
+//                                      is forgotten with its members
+//   B node                             goodbye (a node shutting down)
+// Each node derives member_added/member_removed for its own sockets from its registry, so a
+// user is one member of the cluster however many sockets on however many nodes.
+
+namespace {
+
+// The fields of one bus message: splits off `n` lines, the rest is the last field.
+bool split_fields(std::string_view text, std::size_t n, std::vector<std::string_view>& out) {
+  out.clear();
+  for (std::size_t i = 0; i + 1 < n; ++i) {
+    const auto nl = text.find('\n');
+    if (nl == std::string_view::npos) return false;
+    out.push_back(text.substr(0, nl));
+    text.remove_prefix(nl + 1);
+  }
+  out.push_back(text);
+  return true;
+}
+
+bool parse_node(std::string_view text, std::uint64_t& node) {
+  if (text.empty() || text.size() > 19) return false;
+  node = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    node = node * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return true;
+}
+
+}  // namespace
+
+void Server::Impl::broadcast(std::vector<Delivery> items) {
+  if (bus) {
+    const std::string head = "\n" + std::to_string(node) + "\n";
+    std::string message;
+    for (const Delivery& d : items) {
+      const std::string_view payload = frame_payload(*d.frame);
+      message.clear();
+      message.reserve(payload.size() + d.channel.size() + 48);
+      message += 'E';
+      message += head;
+      message += d.exclude_socket;
+      message += '\n';
+      message += d.channel;
+      message += '\n';
+      message += payload;
+      bus->publish(message);
+    }
+  }
+  deliver_local(std::move(items));
+}
+
+void Server::Impl::webhooks_locked(const Changes& changes) {
+  if (!webhooks || changes.empty()) return;
+  // One node sends the cluster's webhooks: the lowest id it knows, once it has heard the others.
+  if (bus && (Clock::now().time_since_epoch().count() <
+                  bus_synced_at.load(std::memory_order_relaxed) ||
+              registry.leader() != node))
+    return;
+  // Under registry_mutex, so a channel's events are queued in the order the registry changed.
+  // In Pusher's order within one change: occupied, members, vacated.
+  for (const Changes::Occupancy& o : changes.occupancy)
+    if (o.occupied) webhooks->channel_occupied(o.channel);
+  for (const Changes::Presence& p : changes.presence)
+    p.added ? webhooks->member_added(p.channel, p.user_id)
+            : webhooks->member_removed(p.channel, p.user_id);
+  for (const Changes::Occupancy& o : changes.occupancy)
+    if (!o.occupied) webhooks->channel_vacated(o.channel);
+}
+
+void Server::Impl::on_changes(const Changes& changes, std::uint64_t exclude) {
+  if (changes.presence.empty()) return;
+  std::vector<Delivery> items;
+  for (const Changes::Presence& p : changes.presence) {
+    json::object member;
+    member["user_id"] = p.user_id;
+    if (p.added) member["user_info"] = p.info;
+    items.push_back({p.channel,
+                     make_frame(Opcode::text,
+                                event_json(p.added ? "pusher_internal:member_added"
+                                                   : "pusher_internal:member_removed",
+                                           p.channel, json::serialize(member))),
+                     exclude, {}});
+  }
+  deliver_local(std::move(items));
+}
+
+void Server::Impl::tell_member(const std::string& channel, const std::string& user_id,
+                               const json::value& info, bool present) {
+  if (!bus) return;
+  std::string message = present ? "J\n" : "L\n";
+  message += std::to_string(node);
+  message += '\n';
+  message += channel;
+  message += '\n';
+  message += user_id;
+  if (present) {
+    message += '\n';
+    message += json::serialize(info);
+  }
+  // Dropped while the bus is down: the state sent when it is back says the same.
+  bus->publish(message, true);
+}
+
+void Server::Impl::send_state() {
+  std::string message = "S\n" + std::to_string(node) + "\n";
+  {
+    std::lock_guard lock(registry_mutex);
+    registry.take_changed_counts();  // the snapshot holds them
+    message += registry.snapshot_json();
+  }
+  bus->publish(message, true);
+}
+
+void Server::Impl::on_bus_message(std::string_view text) {
+  thread_local std::vector<std::string_view> f;
+  if (text.size() < 3 || text[1] != '\n') return;
+  const char kind = text[0];
+  const std::size_t fields = kind == 'E' ? 5 : kind == 'J' ? 5 : kind == 'L' ? 4
+                             : kind == 'C' || kind == 'S' ? 3 : 2;
+  std::uint64_t from = 0;
+  if (!split_fields(text.substr(2), fields - 1, f) || !parse_node(f[0], from) || from == node)
+    return;
+  if (kind == 'E') {
+    if (!pusher::valid_channel(f[2])) return;
+    std::vector<Delivery> items;
+    items.push_back({std::string(f[2]), make_frame(Opcode::text, f[3]),
+                     f[1].empty() ? 0 : excluded_seq(f[1]), {}});
+    deliver_local(std::move(items));
+    return;
+  }
+  Changes changes;
+  bool answer = false;
+  {
+    std::lock_guard lock(registry_mutex);
+    registry.heard(from, Clock::now());
+    switch (kind) {
+      case 'J': {
+        boost::system::error_code ec;
+        json::value info = json::parse(f[3], ec);
+        if (!ec)
+          registry.apply_member(from, std::string(f[1]), std::string(f[2]), info, true, changes);
+        break;
+      }
+      case 'L':
+        registry.apply_member(from, std::string(f[1]), std::string(f[2]), nullptr, false, changes);
+        break;
+      case 'C': {
+        boost::system::error_code ec;
+        json::value counts = json::parse(f[1], ec);
+        if (const json::object* o = ec ? nullptr : counts.if_object())
+          for (const auto& [channel, n] : *o)
+            if (n.is_uint64() || n.is_int64())
+              registry.apply_count(from, std::string(channel),
+                                   static_cast<std::size_t>(n.to_number<std::uint64_t>()), changes);
+        break;
+      }
+      case 'S':
+        registry.apply_snapshot(from, f[1], changes);
+        break;
+      case 'Q':
+        answer = true;
+        break;
+      case 'B':
+        registry.forget(from, changes);
+        break;
+      default:  // 'H' and kinds of later versions: alive, nothing else
+        break;
+    }
+    webhooks_locked(changes);
+  }
+  on_changes(changes, 0);
+  if (answer) send_state();
+}
+
+void Server::Impl::start_bus() {
+  RedisBus::Options options;
+  options.endpoint = *settings.bus;
+  options.channel = settings.bus_prefix + "bus";
+  options.queue_bytes = settings.bus_queue_bytes;
+  const std::string me = std::to_string(node);
+  bus = std::make_unique<RedisBus>(
+      host, std::move(options),
+      RedisBus::Callbacks{[this](std::string_view m) { on_bus_message(m); },
+                          [this, me] {
+                            bus_synced_at.store(
+                                (Clock::now() + std::chrono::milliseconds(settings.bus_heartbeat_ms))
+                                    .time_since_epoch()
+                                    .count(),
+                                std::memory_order_relaxed);
+                            // (Re)joined: ask for everyone's state and give ours.
+                            bus->publish("Q\n" + me, true);
+                            send_state();
+                          },
+                          [] {}});
+  // Heartbeats, expiry of silent nodes, and the counts that changed since the last round.
+  bus->every(std::chrono::milliseconds(settings.bus_heartbeat_ms), [this, me] {
+    bus->publish("H\n" + me, true);
+    Changes changes;
+    {
+      std::lock_guard lock(registry_mutex);
+      registry.expire(Clock::now() - std::chrono::milliseconds(settings.bus_node_timeout_ms),
+                      changes);
+      webhooks_locked(changes);
+    }
+    on_changes(changes, 0);
+  });
+  bus->every(std::chrono::milliseconds(100), [this, me] {
+    std::vector<std::pair<std::string, std::size_t>> counts;
+    {
+      std::lock_guard lock(registry_mutex);
+      counts = registry.take_changed_counts();
+    }
+    if (counts.empty()) return;
+    json::object o;
+    for (auto& [channel, n] : counts) o[channel] = n;
+    bus->publish("C\n" + me + "\n" + json::serialize(o), true);
+  });
+  bus->start();
+}
+
 Server::Impl::~Impl() {
+  if (bus) {
+    // Tell the others at once (instead of them waiting for the node timeout), then stop.
+    bus->publish("B\n" + std::to_string(node), true);
+    bus->drain(std::chrono::milliseconds(200));
+    bus.reset();
+  }
   asio::post(loops[0]->ctx, [this] {
     boost::system::error_code ignored;
     acceptor->close(ignored);
@@ -1229,29 +1521,17 @@ Server::Impl::~Impl() {
 }
 
 std::string Server::Impl::metrics_text() const {
-  std::size_t channels = 0;
+  std::size_t channels = 0, nodes = 1;
   {
     std::lock_guard lock(registry_mutex);
-    channels = registry.size();
+    channels = registry.channel_count();
+    nodes = registry.node_count();
   }
   const std::string label = "{connection=\"" + settings.connection + "\"}";
   std::string out;
   auto family = [&](std::string_view name, std::string_view type, std::string_view help,
                     std::uint64_t value) {
-    out += "# HELP ";
-    out += name;
-    out += ' ';
-    out += help;
-    out += "\n# TYPE ";
-    out += name;
-    out += ' ';
-    out += type;
-    out += '\n';
-    out += name;
-    out += label;
-    out += ' ';
-    out += std::to_string(value);
-    out += '\n';
+    plugins::append_family(out, name, type, help, label, value);
   };
   auto get = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
   family("herald_ws_connections", "gauge", "Open WebSocket connections.",
@@ -1277,6 +1557,24 @@ std::string Server::Impl::metrics_text() const {
          get(counters.protocol_errors));
   family("herald_ws_rest_requests_total", "counter", "Pusher HTTP API requests.",
          get(counters.rest_requests));
+  if (bus) {
+    const RedisBus::Stats b = bus->stats();
+    family("herald_ws_bus_up", "gauge", "1 while the cluster bus (Redis) is connected.", b.up);
+    family("herald_ws_bus_nodes", "gauge", "Nodes of the cluster this node knows, itself included.",
+           nodes);
+    family("herald_ws_bus_published_total", "counter", "Messages published to the cluster bus.",
+           b.published);
+    family("herald_ws_bus_received_total", "counter", "Messages received from the cluster bus.",
+           b.received);
+    family("herald_ws_bus_dropped_total", "counter",
+           "Messages for other nodes dropped: the bus backlog (bus_queue_bytes) was full.",
+           b.dropped);
+    family("herald_ws_bus_reconnects_total", "counter", "Times the bus came back after a loss.",
+           b.reconnects);
+    family("herald_ws_bus_errors_total", "counter", "Error replies from Redis to a PUBLISH.",
+           b.errors);
+  }
+  if (webhooks) out += webhooks->metrics_text();  // webhooks
   return out;
 }
 
@@ -1388,12 +1686,11 @@ std::uint64_t Server::Impl::excluded_seq(std::string_view socket_id) const {
 
 json::object Server::Impl::channel_info(std::string_view channel, bool subscriptions,
                                         bool users) const {
+  const std::string name(channel);
   std::lock_guard lock(registry_mutex);
-  auto it = registry.find(std::string(channel));
   json::object info;
-  if (subscriptions) info["subscription_count"] = it == registry.end() ? 0 : it->second.subscriptions;
-  if (users && is_presence(channel))
-    info["user_count"] = it == registry.end() ? 0 : it->second.members.size();
+  if (subscriptions) info["subscription_count"] = registry.subscriptions(name);
+  if (users && is_presence(channel)) info["user_count"] = registry.user_count(name);
   return info;
 }
 
@@ -1440,10 +1737,12 @@ Server::Impl::Reply Server::Impl::publish_events(const json::array& events, bool
         return {400, error_body(which + "invalid channel name `" + plugins::http::one_line(c, 80) +
                                 "`")};
     std::uint64_t exclude = 0;
+    std::string exclude_socket;
     if (const json::value* sid = e->if_contains("socket_id"); sid != nullptr && !sid->is_null()) {
       if (!sid->is_string() || !pusher::guard_detail::valid_socket_id(sid->get_string()))
         return {400, error_body(which + "`socket_id` must look like 123.456")};
       exclude = excluded_seq(sid->get_string());
+      exclude_socket = std::string(sid->get_string());
     }
     bool want_subs = false, want_users = false;
     if (const json::value* info = e->if_contains("info"); info != nullptr && !info->is_null()) {
@@ -1457,7 +1756,7 @@ Server::Impl::Reply Server::Impl::publish_events(const json::array& events, bool
     json::object event_info;
     for (std::string_view c : channels) {
       items.push_back({std::string(c), make_frame(Opcode::text, event_json(event_name, c, payload)),
-                       exclude});
+                       exclude, exclude_socket});
       if (want_subs || want_users) {
         any_info = true;
         if (batch)
@@ -1521,15 +1820,13 @@ Server::Impl::Reply Server::Impl::rest(std::string_view method, std::string_view
     const std::string prefix = param("filter_by_prefix");
     if (want_users && !prefix.starts_with("presence-"))
       return {400, error_body("user_count needs filter_by_prefix=presence-")};
-    std::vector<std::string> names;
-    {
-      std::lock_guard lock(registry_mutex);
-      for (const auto& [name, state] : registry)
-        if (name.starts_with(prefix)) names.push_back(name);
-    }
-    std::sort(names.begin(), names.end());
     json::object channels;
-    for (const auto& name : names) channels[name] = channel_info(name, want_subs, want_users);
+    for (const ChannelCount& c : channel_counts(prefix)) {
+      json::object info;
+      if (want_subs) info["subscription_count"] = c.subscriptions;
+      if (want_users && is_presence(c.name)) info["user_count"] = c.users;
+      channels[c.name] = std::move(info);
+    }
     json::object reply;
     reply["channels"] = std::move(channels);
     return {200, json::serialize(reply)};
@@ -1544,9 +1841,8 @@ Server::Impl::Reply Server::Impl::rest(std::string_view method, std::string_view
       json::array list;
       {
         std::lock_guard lock(registry_mutex);
-        auto it = registry.find(std::string(channel));
-        if (it != registry.end())
-          for (const auto& [uid, m] : it->second.members) list.push_back(json::object{{"id", uid}});
+        for (const auto& [uid, info] : registry.members(std::string(channel)))
+          list.push_back(json::object{{"id", uid}});
       }
       json::object reply;
       reply["users"] = std::move(list);
@@ -1575,8 +1871,11 @@ std::uint16_t Server::port() const noexcept { return impl_->bound_port; }
 std::string Server::metrics_text() const { return impl_->metrics_text(); }
 
 std::string Server::health_problem() const {
-  std::lock_guard lock(impl_->accept_mutex);
-  return impl_->accept_problem;
+  {
+    std::lock_guard lock(impl_->accept_mutex);
+    if (!impl_->accept_problem.empty()) return impl_->accept_problem;
+  }
+  return impl_->bus ? impl_->bus->problem() : std::string();
 }
 
 void Server::publish(herald::sdk::Texts topics, herald::sdk::Texts messages) {
@@ -1600,9 +1899,14 @@ void Server::publish(herald::sdk::Texts topics, herald::sdk::Texts messages) {
     if (!valid_utf8(e.data_text) || !valid_utf8(e.event))
       throw herald::sdk::InvalidArgument("message " + std::to_string(m + 1) +
                                          " is not valid UTF-8 text");
+    if (!e.socket.empty() && !plugins::is_socket_id(e.socket))
+      throw herald::sdk::InvalidArgument("message " + std::to_string(m + 1) +
+                                         ": `socket` must be a socket id such as \"123.456\"");
+    const std::uint64_t exclude = e.socket.empty() ? 0 : impl_->excluded_seq(e.socket);
     for (std::string_view topic : topics)
       items.push_back({std::string(topic),
-                       make_frame(Opcode::text, event_json(e.event, topic, e.data_text)), 0});
+                       make_frame(Opcode::text, event_json(e.event, topic, e.data_text)), exclude,
+                       e.socket});
   }
   if (!items.empty()) impl_->broadcast(std::move(items));
 }
