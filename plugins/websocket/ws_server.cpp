@@ -190,15 +190,21 @@ struct Loop {
   std::string scratch;                // an unmasked payload
   std::vector<Session*> slow;         // found slow during a delivery, closed after it
   std::vector<std::shared_ptr<Session>> dirty;  // sockets with queued frames to flush
-  bool flush_posted = false;
-  void mark_dirty(std::shared_ptr<Session> s) {
-    dirty.push_back(std::move(s));
-    if (!flush_posted) {
-      flush_posted = true;
-      asio::post(ctx, [this] { flush(); });
+  void mark_dirty(std::shared_ptr<Session> s) { dirty.push_back(std::move(s)); }
+  void flush();
+  // The loop's thread: each turn runs what is ready (handlers and I/O, at most kTurnHandlers),
+  // then flushes every socket that got frames in that turn. Events that arrive together (a burst
+  // of publish requests, several loops' deliveries) leave in one write per socket; an idle loop
+  // flushes right after the one handler that queued something.
+  void run() {
+    auto work = asio::make_work_guard(ctx);
+    while (ctx.run_one() != 0) {
+      for (int i = 0; i < kTurnHandlers && ctx.poll_one() != 0; ++i) {
+      }
+      if (!dirty.empty()) flush();
     }
   }
-  void flush();
+  static constexpr int kTurnHandlers = 256;
   void deliver(const std::vector<Delivery>& items);
   void on_tick();
 };
@@ -904,7 +910,7 @@ struct Session : std::enable_shared_from_this<Session> {
 
   // False when the frame did not fit the send queue (the caller closes the socket).
   // Queues a reference to the shared frame; the loop flushes every socket that got something
-  // once the tasks already queued have run, so a burst of events leaves in one write per socket.
+  // at the end of its turn (Loop::run), so a burst of events leaves in one write per socket.
   bool try_enqueue(const Frame& frame) {
     if (queued_bytes + frame->size() > server.settings.send_queue_bytes) {
       // Not flushed yet this loop turn: hand the kernel what is queued first, so a burst larger
@@ -1091,7 +1097,6 @@ void Loop::deliver(const std::vector<Delivery>& items) {
 }
 
 void Loop::flush() {
-  flush_posted = false;
   std::vector<std::shared_ptr<Session>> now;
   now.swap(dirty);
   for (auto& s : now) {
@@ -1184,10 +1189,7 @@ Server::Impl::Impl(const herald::sdk::Host& h, Settings s) : host(h), settings(s
     l->tick.async_wait([l](boost::system::error_code e) {
       if (!e) l->on_tick();
     });
-    l->thread = std::thread([l] {
-      auto work = asio::make_work_guard(l->ctx);
-      l->ctx.run();
-    });
+    l->thread = std::thread([l] { l->run(); });
   }
   log(LogLevel::info, "websocket: Pusher protocol 7 on ws://" + endpoint.address().to_string() +
                           ":" + std::to_string(bound_port) + "/app/" + settings.key +
