@@ -15,7 +15,7 @@ import math
 import statistics
 import sys
 
-SERVERS = ["herald", "nchan", "les", "relay", "ceiling"]
+SERVERS = ["herald", "herald-bus", "nchan", "les", "relay", "ceiling"]
 NAMES = {
     "herald": "Herald (websocket driver)",
     "nchan": "nginx + nchan",
@@ -205,6 +205,17 @@ def goals_table(d, out):
                       + (f"; {per[0]:,.0f} requests per server CPU-s" if per else ""))
         rows.append((f"HTTP publish ({label}, default config), requests/s", cell(st, "int"), "", ">= 50,000/s", v,
                      reason))
+    # Redis bus: two nodes (subscribers on B, publishing on A) against one node, same run.
+    bus = d.stat("redis-bus", "herald-bus", "deliveries_per_s", fan_n)
+    one = d.stat("redis-bus", "herald", "deliveries_per_s", fan_n)
+    r = (bus[0] / one[0], None, None) if bus and one and one[0] else None
+    v = verdict(r[0] if r else None, 0.5)
+    reason = ""
+    if r and v != "met":
+        per = d.stat("redis-bus", "herald-bus", "deliveries_per_server_cpu_s", fan_n)
+        reason = (f"both nodes and redis-server share the server core"
+                  + (f"; {per[0]:,.0f} deliveries per CPU-s of the three" if per else ""))
+    rows.append(("Redis bus, two nodes vs one, 1,000 subs, deliveries/s", ratio_cell(r), "", ">= 0.5x", v, reason))
     out.append("| goal | measured: median [min..max] | target | verdict | measured reason |")
     out.append("|---|---|---|---|---|")
     for r in rows:
@@ -391,8 +402,9 @@ def main():
                   ("msgs_per_server_cpu_s", "herald /api/publish / this", "ratio"),
                   ("req_p50_ms", "request p50 ms", "ms"), ("req_p99_ms", "request p99 ms", "ms"),
                   ("server_cpu_pct", "server CPU", "pct"), ("gen_cpu_pct", "gen CPU", "pct")], out)
-    out.append("")
-    out.append("Redis-bus two-node scenario: not measured (hook in bench/run; the bus is being written).")
+    bus_ns = sorted({int(r["conns"]) for r in rows if r.get("scenario") == "redis-bus" and r.get("conns")})
+    fanout_table(d, "redis-bus", "Redis bus: two nodes + redis-server on the server core (subscribers on node B, "
+                 "Pusher REST publish on node A) vs one node, 20 B", bus_ns, out)
     text = "\n".join(out) + "\n"
     if a.table:
         with open(a.table, "w") as f:
