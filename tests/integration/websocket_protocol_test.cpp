@@ -1070,7 +1070,9 @@ TEST_F(WebsocketAbuse, ASocketThatNeverReadsIsClosedWith4100AndOthersGetEverythi
   // A close frame when it could be written; when it sat behind bytes the client had not read
   // within the close grace (2 s; a slow machine or a sanitizer build), the server ends the TCP
   // connection instead. Either way the server decided 4100: the metric below says so.
-  if (close) EXPECT_EQ(close->close_code(), 4100);
+  if (close) {
+    EXPECT_EQ(close->close_code(), 4100);
+  }
 
   // Memory stayed bounded: 9 MB of events went out; the server must not have buffered them
   // per socket.
