@@ -201,13 +201,6 @@ std::size_t ChannelRegistry::expire(Clock::time_point deadline, Changes& out) {
   return silent.size();
 }
 
-void ChannelRegistry::forget_others(Changes& out) {
-  std::vector<NodeId> others;
-  for (const auto& [id, state] : nodes_)
-    if (id != self_) others.push_back(id);
-  for (NodeId id : others) forget(id, out);
-}
-
 // ---- what this node tells ----
 
 std::string ChannelRegistry::snapshot_json() const {

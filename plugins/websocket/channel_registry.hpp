@@ -71,8 +71,6 @@ class ChannelRegistry {
   void forget(NodeId node, Changes& out);
   // Forgets every other node not heard from since `deadline`; returns how many.
   std::size_t expire(Clock::time_point deadline, Changes& out);
-  // Forgets every other node (this node lost the bus: what it knew may be stale).
-  void forget_others(Changes& out);
 
   // ---- what this node tells the others ----
 

@@ -300,7 +300,6 @@ struct RedisBus::Impl {
                                 "); local delivery continues, reconnecting");
         last_logged = why;
         last_log = Clock::now();
-        callbacks.on_down();
       } else {
         {
           std::lock_guard lock(mutex);

@@ -7,7 +7,7 @@
 //
 // Messages published while the bus is down wait in a bounded queue (`queue_bytes`); beyond it they
 // are dropped and counted. Thread-safe: `publish`, `problem` and `stats` may be called from any
-// thread; `on_message`, `on_up`, `on_down` and `every` callbacks run on the bus thread.
+// thread; `on_message`, `on_up` and `every` callbacks run on the bus thread.
 #pragma once
 
 #include <atomic>
@@ -35,7 +35,6 @@ class RedisBus {
   struct Callbacks {
     std::function<void(std::string_view)> on_message;  // each message on the channel
     std::function<void()> on_up;                       // subscribed (again)
-    std::function<void()> on_down;                     // the link just broke
   };
   struct Stats {
     std::uint64_t published = 0, received = 0, dropped = 0, reconnects = 0, errors = 0;

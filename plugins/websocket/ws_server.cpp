@@ -1437,8 +1437,7 @@ void Server::Impl::start_bus() {
                             // (Re)joined: ask for everyone's state and give ours.
                             bus->publish("Q\n" + me, true);
                             send_state();
-                          },
-                          [] {}});
+                          }});
   // Heartbeats, expiry of silent nodes, and the counts that changed since the last round.
   bus->every(std::chrono::milliseconds(settings.bus_heartbeat_ms), [this, me] {
     bus->publish("H\n" + me, true);
