@@ -26,7 +26,10 @@ herald::pusher::RestSettings client_settings(const ws::Settings& s, const Config
   if (host == "0.0.0.0") host = "127.0.0.1";  // a wildcard bind is reached on loopback
   if (host == "::") host = "::1";
   const bool v6 = host.find(':') != std::string::npos;
-  r.base_url = "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(s.listen.port);
+  // TLS: the running server's certificate is verified (tls_ca, else the system's store), for
+  // the listen host: the certificate must name it (e.g. IP SAN 127.0.0.1).
+  r.base_url = std::string(s.tls() ? "https://" : "http://") + (v6 ? "[" + host + "]" : host) +
+               ":" + std::to_string(s.listen.port);
   r.event = s.event;
   r.max_data_bytes = s.max_message_bytes;
   r.client.timeout = std::chrono::milliseconds(config.integer("timeout_ms").value_or(5000));
@@ -34,8 +37,13 @@ herald::pusher::RestSettings client_settings(const ws::Settings& s, const Config
   r.client.retries = 0;  // refused means nobody listens: say so at once
   r.client.headers = {"Content-Type: application/json"};
   r.client.redact = {s.secret};
-  r.unreachable_message = "no herald is listening on " + s.listen.str() +
-                          " (start `herald serve` with this config)";
+  r.client.ca_file = s.tls_ca;
+  r.unreachable_message =
+      s.tls() ? "cannot reach herald over TLS on " + s.listen.str() +
+                    " (is `herald serve` running with this config, and does tls_ca (else the "
+                    "system's CA store) trust its certificate?)"
+              : "no herald is listening on " + s.listen.str() +
+                    " (start `herald serve` with this config)";
   return r;
 }
 

@@ -80,6 +80,11 @@ struct Settings {
   int bus_heartbeat_ms = 1000;
   int bus_node_timeout_ms = 5000;  // a silent node is forgotten (with its members) after this
   std::size_t bus_queue_bytes = 8u << 20;
+  // TLS (README.md "TLS"): with both set the port speaks TLS only. Absolute paths.
+  std::string tls_cert, tls_key;
+  std::string tls_ca;  // the one-shot client's CA bundle for this port (empty: the system's)
+  int tls_handshake_timeout_ms = 5000;  // a TCP client that does not finish the handshake
+  bool tls() const noexcept { return !tls_cert.empty(); }
 };
 
 namespace settings_detail {
@@ -112,11 +117,17 @@ constexpr auto kKnownKeys = std::to_array<std::string_view>({
     "encryption_master_key_base64",
     "user_header",
     "user_from_form",
+    "trusted_proxies",  // the guard: who may set user_header
+    "user_topic",       // the guard: the pseudo-topic whose jwt rule vouches for sign-ins
     "timeout_ms",  // the one-shot client's HTTP timeout
     "webhooks",    // webhooks: the targets, and the three knobs below
     "webhook_timeout_ms",
     "webhook_retry_s",
     "webhook_queue",
+    "tls_cert",  // TLS: server certificate chain and key (PEM), the client's CA
+    "tls_key",
+    "tls_ca",
+    "tls_handshake_timeout_ms",
 });
 
 inline bool id_char(char c) noexcept {
@@ -326,6 +337,28 @@ inline Settings read_settings(const herald::sdk::Config& config) {
                       " must be at least twice bus_heartbeat_ms");
   s.bus_queue_bytes = static_cast<std::size_t>(
       ranged("bus_queue_bytes", 8 << 20, 64 * 1024, std::int64_t(1) << 32));
+
+  // TLS: paths relative to the config file; both or neither. Only paths are ever quoted.
+  auto path = [&](std::string_view key) -> std::string {
+    const auto v = config.string(key);
+    if (!v) return {};
+    if (v->empty()) throw ConfigError(config.describe(key) + " is empty; remove it or give a path");
+    if (v->front() != '/' && !config.base_dir().empty())
+      return std::string(config.base_dir()) + "/" + *v;
+    return *v;
+  };
+  s.tls_cert = path("tls_cert");
+  s.tls_key = path("tls_key");
+  s.tls_ca = path("tls_ca");
+  if (s.tls_cert.empty() != s.tls_key.empty())
+    throw ConfigError(config.describe(s.tls_cert.empty() ? "tls_key" : "tls_cert") +
+                      " is set without " + (s.tls_cert.empty() ? "tls_cert" : "tls_key") +
+                      ": TLS needs both (PEM certificate chain and private key)");
+  if (!s.tls_ca.empty() && !s.tls())
+    throw ConfigError(config.describe("tls_ca") +
+                      " is set but TLS is off; it needs tls_cert and tls_key");
+  s.tls_handshake_timeout_ms =
+      static_cast<int>(ranged("tls_handshake_timeout_ms", 5000, 100, 60000));
   return s;
 }
 

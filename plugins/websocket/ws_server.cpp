@@ -12,8 +12,11 @@
 //   buffer; only an incomplete frame is kept per socket.
 #include "websocket/ws_server.hpp"
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <openssl/ssl.h>
+#include <sys/stat.h>
 
 #include <array>
 #include <atomic>
@@ -147,6 +150,86 @@ bool has_token(std::string_view value, std::string_view token) {
   return false;
 }
 
+// ---- TLS (README.md "TLS") ----
+
+struct SslCtxFree {
+  void operator()(SSL_CTX* c) const noexcept { SSL_CTX_free(c); }
+};
+struct SslFree {
+  void operator()(SSL* s) const noexcept { SSL_free(s); }
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
+using SslPtr = std::unique_ptr<SSL, SslFree>;
+
+constexpr std::size_t kTlsChunk = 64 * 1024;  // plaintext encrypted per write: bounds `out`
+
+// OpenSSL's reason for a failure (the first queued: the root cause; never file contents), and
+// the error queue cleared.
+std::string ssl_reason() {
+  const unsigned long e = ERR_peek_error();
+  ERR_clear_error();
+  if (e == 0) return "unknown error";
+  const char* reason = ERR_reason_error_string(e);
+  return reason != nullptr ? reason : "error " + std::to_string(e);
+}
+
+// ALPN: http/1.1 when the client offers it; no ALPN answer otherwise.
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                unsigned int inlen, void*) {
+  static constexpr unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, outlen, kHttp11, sizeof kHttp11, in, inlen) !=
+      OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+// A server context for the PEM pair: TLS 1.2+, OpenSSL's default ciphers. Throws
+// std::runtime_error naming the paths only.
+SslCtxPtr load_tls_context(const std::string& cert, const std::string& key) {
+  ERR_clear_error();
+  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  if (!ctx) throw std::runtime_error("cannot create a TLS context: " + ssl_reason());
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                                     SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // No session tickets or cache: nothing to resume, nothing sent after the handshake.
+  SSL_CTX_set_num_tickets(ctx.get(), 0);
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
+  // Idle connections keep no record buffers.
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
+  // An encrypted key must not make OpenSSL prompt on the terminal: it fails instead.
+  SSL_CTX_set_default_passwd_cb(ctx.get(), [](char*, int, int, void*) { return 0; });
+  SSL_CTX_set_alpn_select_cb(ctx.get(), select_alpn, nullptr);
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert.c_str()) != 1)
+    throw std::runtime_error("cannot load tls_cert `" + cert + "`: " + ssl_reason());
+  if (SSL_CTX_use_PrivateKey_file(ctx.get(), key.c_str(), SSL_FILETYPE_PEM) != 1)
+    throw std::runtime_error("cannot load tls_key `" + key + "`: " + ssl_reason() +
+                             " (an unencrypted PEM private key is expected)");
+  if (SSL_CTX_check_private_key(ctx.get()) != 1) {
+    ERR_clear_error();
+    throw std::runtime_error("tls_key `" + key + "` does not match tls_cert `" + cert + "`");
+  }
+  return ctx;
+}
+
+// What tells a replaced file: identity, size and times (compared, never interpreted).
+struct FileStamp {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = -1;
+  std::int64_t mtime_ns = 0, ctime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+FileStamp stamp_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {st.st_dev, st.st_ino, st.st_size,
+          std::int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+          std::int64_t(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec};
+}
+
 }  // namespace
 
 struct Session;
@@ -174,7 +257,7 @@ struct Subscription {
 struct Counters {
   std::atomic<std::uint64_t> connections{0}, connections_total{0}, refused{0}, delivered{0},
       bytes_sent{0}, slow{0}, client_events{0}, auth_failures{0}, protocol_errors{0},
-      rest_requests{0}, subscriptions{0};
+      rest_requests{0}, subscriptions{0}, tls_handshake_failures{0};
 };
 
 
@@ -188,6 +271,8 @@ struct Loop {
   std::unordered_map<Session*, std::shared_ptr<Session>> sessions;
   std::array<char, 64 * 1024> read_buffer{};
   std::string scratch;                // an unmasked payload
+  std::array<char, 17 * 1024> tls_raw{};  // TLS: ciphertext read, at once fed to OpenSSL
+  std::string tls_plain;                  // TLS: small frames gathered into one record
   std::vector<Session*> slow;         // found slow during a delivery, closed after it
   std::vector<std::shared_ptr<Session>> dirty;  // sockets with queued frames to flush
   void mark_dirty(std::shared_ptr<Session> s) { dirty.push_back(std::move(s)); }
@@ -228,6 +313,13 @@ struct Server::Impl {
   std::atomic<Clock::rep> last_accept_log{0};
   mutable std::mutex accept_mutex;
   std::string accept_problem;  // the last accept error while accepting fails, else empty
+
+  // TLS: the context for new connections, swapped when the files change (maybe_reload). Only
+  // the acceptor's thread (loops[0]) touches these once the loops run; each connection's SSL
+  // holds its own reference to the context it started with.
+  SslCtxPtr tls_ctx;
+  FileStamp tls_cert_stamp, tls_key_stamp;
+  void maybe_reload_tls();
 
   // webhooks: Pusher webhooks; null when none are configured. Declared before `bus` and the
   // registry so that it outlives whatever reports changes to it.
@@ -302,7 +394,10 @@ struct Server::Impl {
 // One TCP connection: HTTP first (REST requests or the WebSocket upgrade), then WebSocket.
 
 struct Session : std::enable_shared_from_this<Session> {
-  Session(Loop& l, tcp::socket s) : loop(l), server(l.server), socket(std::move(s)) {}
+  Session(Loop& l, tcp::socket s, SslPtr ssl = {})
+      : loop(l), server(l.server), socket(std::move(s)) {
+    if (ssl) tls = std::make_unique<Tls>(std::move(ssl));
+  }
 
   enum class Phase { http, websocket, closing, closed };
 
@@ -344,11 +439,297 @@ struct Session : std::enable_shared_from_this<Session> {
   std::size_t writing_count = 0;
   std::vector<asio::const_buffer> gather;
 
+  // ---- TLS ----
+  // A TLS connection runs OpenSSL over memory BIOs on the same non-blocking socket and loop:
+  // ciphertext read from the socket goes into `rbio` (at most one Loop::tls_raw at a time),
+  // plaintext frames are encrypted at most kTlsChunk at a time and only once the previous
+  // ciphertext (`out`) has left, so the send queue (plaintext, send_queue_bytes) stays the bound
+  // and a client that stops reading is closed as a slow consumer exactly as in plain text. Plain
+  // connections have `tls` null and take none of these paths.
+  struct Tls {
+    explicit Tls(SslPtr s) : ssl(std::move(s)) {
+      rbio = BIO_new(BIO_s_mem());
+      wbio = BIO_new(BIO_s_mem());
+      if (rbio == nullptr || wbio == nullptr) {
+        BIO_free(rbio);
+        BIO_free(wbio);
+        throw std::bad_alloc();
+      }
+      BIO_set_mem_eof_return(rbio, -1);  // empty: "want read", not EOF
+      SSL_set_bio(ssl.get(), rbio, wbio);  // owned by the SSL from here
+      SSL_set_accept_state(ssl.get());
+    }
+    SslPtr ssl;
+    BIO* rbio = nullptr;
+    BIO* wbio = nullptr;
+    std::string out;  // ciphertext not yet taken by the kernel, from out_pos
+    std::size_t out_pos = 0;
+    bool established = false;
+    Clock::time_point started = Clock::now();
+  };
+  std::unique_ptr<Tls> tls;
+
+  // The stream Beast's HTTP reads and writes use on a TLS connection (AsyncReadStream and
+  // AsyncWriteStream over the session's TLS state).
+  struct TlsStream {
+    Session* session;
+    using executor_type = tcp::socket::executor_type;
+    executor_type get_executor() { return session->socket.get_executor(); }
+    template <class MutableBuffers, class Token>
+    auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+      return asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+          [s = session](auto handler, const MutableBuffers& b) {
+            s->tls_async_read_some(b, std::move(handler));
+          },
+          token, buffers);
+    }
+    template <class ConstBuffers, class Token>
+    auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+      return asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+          [s = session](auto handler, const ConstBuffers& b) {
+            s->tls_async_write_some(b, std::move(handler));
+          },
+          token, buffers);
+    }
+  };
+  TlsStream tls_stream{this};
+
+  static bool would_block(const boost::system::error_code& ec) {
+    return ec == asio::error::would_block || ec == asio::error::try_again;
+  }
+
+  bool tls_out_empty() const {
+    return tls->out_pos == tls->out.size() && BIO_ctrl_pending(tls->wbio) == 0;
+  }
+
+  // Hands the kernel what OpenSSL produced, without blocking. False on a socket error.
+  bool tls_send(boost::system::error_code& ec) {
+    Tls& t = *tls;
+    if (const std::size_t pending = BIO_ctrl_pending(t.wbio); pending != 0) {
+      if (t.out_pos == t.out.size()) {
+        t.out.clear();
+        t.out_pos = 0;
+      }
+      const std::size_t old = t.out.size();
+      t.out.resize(old + pending);
+      const int got = BIO_read(t.wbio, t.out.data() + old, static_cast<int>(pending));
+      t.out.resize(old + static_cast<std::size_t>(std::max(got, 0)));
+    }
+    while (t.out_pos < t.out.size()) {
+      const std::size_t n =
+          socket.write_some(asio::buffer(t.out.data() + t.out_pos, t.out.size() - t.out_pos), ec);
+      if (would_block(ec)) {
+        ec = {};
+        return true;
+      }
+      if (ec) return false;
+      t.out_pos += n;
+    }
+    t.out.clear();
+    t.out_pos = 0;
+    if (t.out.capacity() > kTlsChunk * 2) std::string().swap(t.out);
+    return true;
+  }
+
+  // Calls done(ec) once every byte of ciphertext has left (or the socket failed).
+  template <class Done>
+  void tls_when_sent(Done done) {
+    boost::system::error_code ec;
+    if (!tls_send(ec) || tls_out_empty())
+      return asio::post(socket.get_executor(),
+                        [d = std::move(done), ec]() mutable { d(ec); });
+    socket.async_wait(tcp::socket::wait_write,
+                      [self = shared_from_this(), d = std::move(done)](
+                          boost::system::error_code e) mutable {
+                        if (e || self->phase == Phase::closed)
+                          return d(e ? e : asio::error::operation_aborted);
+                        self->tls_when_sent(std::move(d));
+                      });
+  }
+
+  // Sends what the handshake (or an alert, a key update) produced; a rest the kernel did not
+  // take leaves later (tls_when_sent) unless a write is under way, which sends it first.
+  bool tls_push(boost::system::error_code& ec) {
+    if (!tls_send(ec)) return false;
+    tls_drain();  // the WebSocket writer waits for it: `out` is sent in order
+    return true;
+  }
+
+  // Plaintext into [data, data + size) without blocking: > 0 bytes, or 0 with `ec` (would_block:
+  // wait for the socket; eof: the peer closed; other: a TLS failure, the connection is done).
+  std::size_t tls_read(char* data, std::size_t size, boost::system::error_code& ec) {
+    Tls& t = *tls;
+    for (;;) {
+      std::size_t n = 0;
+      ERR_clear_error();
+      const int r = SSL_read_ex(t.ssl.get(), data, size, &n);
+      const int err = r == 1 ? SSL_ERROR_NONE : SSL_get_error(t.ssl.get(), r);
+      if (!t.established && SSL_is_init_finished(t.ssl.get())) t.established = true;
+      if (err != SSL_ERROR_SSL && err != SSL_ERROR_SYSCALL && !tls_push(ec)) return 0;
+      if (r == 1) return n;
+      if (err == SSL_ERROR_WANT_READ) {
+        const std::size_t got = socket.read_some(asio::buffer(loop.tls_raw), ec);
+        if (ec) return 0;  // would_block included
+        if (got == 0) {
+          ec = asio::error::eof;
+          return 0;
+        }
+        BIO_write(t.rbio, loop.tls_raw.data(), static_cast<int>(got));
+        continue;
+      }
+      if (err == SSL_ERROR_ZERO_RETURN) {  // close_notify
+        ec = asio::error::eof;
+        return 0;
+      }
+      tls_failed();
+      ec = asio::error::connection_aborted;
+      return 0;
+    }
+  }
+
+  // A failed handshake or a broken record. A plain HTTP request to the TLS port gets a plain
+  // answer saying so (best effort), then the connection is closed by the caller.
+  void tls_failed() {
+    const unsigned long e = ERR_peek_last_error();
+    ERR_clear_error();
+    boost::system::error_code ignored;
+    const bool plain_http = ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_HTTP_REQUEST;
+    if (!plain_http) tls_send(ignored);  // the alert, if OpenSSL made one
+    if (!tls->established) {
+      server.counters.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      if (plain_http) {
+        static constexpr std::string_view kPlain =
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            "Content-Length: 61\r\n\r\n{\"error\":\"this port speaks TLS only: use https:// or wss://\"}";
+        socket.write_some(asio::buffer(kPlain.data(), kPlain.size()), ignored);
+        socket.shutdown(tcp::socket::shutdown_send, ignored);  // FIN after it, before close
+      }
+    }
+  }
+
+  // Has OpenSSL plaintext, or ciphertext not yet decrypted, that no socket readiness announces?
+  bool tls_buffered() const {
+    return tls && (SSL_pending(tls->ssl.get()) > 0 || BIO_ctrl_pending(tls->rbio) > 0);
+  }
+
+  template <class MutableBuffers, class Handler>
+  void tls_async_read_some(const MutableBuffers& buffers, Handler handler) {
+    const asio::mutable_buffer b = beast::buffers_front(buffers);
+    boost::system::error_code ec;
+    std::size_t n = 0;
+    if (phase == Phase::closed) ec = asio::error::operation_aborted;
+    else if (b.size() != 0) n = tls_read(static_cast<char*>(b.data()), b.size(), ec);
+    if (n != 0 || b.size() == 0 || (ec && !would_block(ec)))
+      return asio::post(socket.get_executor(),
+                        [h = std::move(handler), ec, n]() mutable { h(ec, n); });
+    socket.async_wait(tcp::socket::wait_read,
+                      [self = shared_from_this(), buffers, h = std::move(handler)](
+                          boost::system::error_code e) mutable {
+                        if (e) return h(e, std::size_t{0});
+                        self->tls_async_read_some(buffers, std::move(h));
+                      });
+  }
+
+  // Encrypts at most kTlsChunk of `buffers` (only once `out` is empty); the plaintext count.
+  template <class ConstBuffers>
+  std::size_t tls_encrypt(const ConstBuffers& buffers) {
+    std::string& plain = loop.tls_plain;
+    plain.clear();
+    const char* data = nullptr;
+    std::size_t size = 0;
+    for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers);
+         ++it) {
+      const asio::const_buffer b(*it);
+      if (b.size() == 0) continue;
+      const std::size_t take = std::min(b.size(), kTlsChunk - (size + plain.size()));
+      if (data == nullptr && plain.empty()) {
+        data = static_cast<const char*>(b.data());  // one buffer: encrypted in place
+        size = take;
+      } else {
+        if (data != nullptr) {
+          plain.assign(data, size);
+          data = nullptr;
+          size = 0;
+        }
+        plain.append(static_cast<const char*>(b.data()), take);
+      }
+      if (size + plain.size() >= kTlsChunk) break;
+    }
+    if (data == nullptr) {
+      data = plain.data();
+      size = plain.size();
+    }
+    if (size == 0) return 0;
+    std::size_t written = 0;
+    ERR_clear_error();
+    // Memory BIOs take everything: a failure here is a broken session.
+    if (SSL_write_ex(tls->ssl.get(), data, size, &written) != 1) {
+      ERR_clear_error();
+      return 0;
+    }
+    if (plain.capacity() > kTlsChunk * 2) std::string().swap(plain);
+    return written;
+  }
+
+  template <class ConstBuffers, class Handler>
+  void tls_async_write_some(const ConstBuffers& buffers, Handler handler) {
+    tls_when_sent([self = shared_from_this(), buffers, h = std::move(handler)](
+                      boost::system::error_code ec) mutable {
+      if (ec) return h(ec, std::size_t{0});
+      const std::size_t n = self->tls_encrypt(buffers);
+      if (n == 0 && asio::buffer_size(buffers) != 0)
+        return h(asio::error::connection_aborted, std::size_t{0});
+      self->tls_when_sent([h = std::move(h), n](boost::system::error_code e) mutable {
+        h(e, e ? 0 : n);
+      });
+    });
+  }
+
+  // The WebSocket writer's non-blocking write: plaintext taken (encrypted and, as far as the
+  // kernel allows, sent); would_block while older ciphertext is still waiting.
+  std::size_t tls_write_some(std::span<const asio::const_buffer> buffers,
+                             boost::system::error_code& ec) {
+    if (!tls_send(ec)) return 0;
+    if (!tls_out_empty()) {
+      ec = asio::error::would_block;
+      return 0;
+    }
+    const std::size_t n = tls_encrypt(buffers);
+    if (n == 0) {
+      ec = asio::error::connection_aborted;
+      return 0;
+    }
+    tls_send(ec);
+    return n;
+  }
+
+  // The read and write the WebSocket phase uses: the socket's, or through TLS.
+  std::size_t io_read_some(boost::system::error_code& ec) {
+    if (tls) return tls_read(loop.read_buffer.data(), loop.read_buffer.size(), ec);
+    return socket.read_some(asio::buffer(loop.read_buffer), ec);
+  }
+  std::size_t io_write_some(boost::system::error_code& ec) {
+    if (tls) return tls_write_some(std::span<const asio::const_buffer>(gather), ec);
+    return socket.write_some(std::span<const asio::const_buffer>(gather), ec);
+  }
+  // After the close frame: a TLS close_notify (best effort), then FIN.
+  void shutdown_send() {
+    boost::system::error_code ignored;
+    if (tls && tls->established) {
+      ERR_clear_error();
+      SSL_shutdown(tls->ssl.get());
+      ERR_clear_error();
+      tls_send(ignored);
+    }
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
   // ---- HTTP ----
 
   void start() {
     boost::system::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
+    if (tls) socket.non_blocking(true, ec);  // TLS reads and writes never block the loop
     read_request();
   }
 
@@ -357,10 +738,13 @@ struct Session : std::enable_shared_from_this<Session> {
     st.parser.emplace();
     st.parser->header_limit(16 * 1024);
     st.parser->body_limit(server.rest_body_limit());
-    http::async_read(socket, st.buffer, *st.parser,
-                     [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-                       self->on_request(ec);
-                     });
+    auto done = [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+      self->on_request(ec);
+    };
+    if (tls)
+      http::async_read(tls_stream, st.buffer, *st.parser, std::move(done));
+    else
+      http::async_read(socket, st.buffer, *st.parser, std::move(done));
   }
 
   void on_request(boost::system::error_code ec) {
@@ -369,7 +753,8 @@ struct Session : std::enable_shared_from_this<Session> {
       if (ec == http::error::body_limit) return respond_error(413, "request body too large", false);
       if (ec == http::error::header_limit) return respond_error(431, "headers too large", false);
       if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
-          ec == asio::error::eof || ec == asio::error::connection_reset)
+          ec == asio::error::eof || ec == asio::error::connection_reset ||
+          ec == asio::error::connection_aborted)  // TLS: a failed handshake or record
         return close_now();
       return respond_error(400, "malformed HTTP request", false);
     }
@@ -416,14 +801,16 @@ struct Session : std::enable_shared_from_this<Session> {
     res.keep_alive(keep_alive);
     res.body() = std::move(body);
     res.prepare_payload();
-    http::async_write(socket, res,
-                      [self = shared_from_this(), keep_alive](boost::system::error_code ec,
-                                                             std::size_t n) {
-                        self->server.counters.bytes_sent.fetch_add(n, std::memory_order_relaxed);
-                        if (ec || !keep_alive || self->phase == Phase::closed)
-                          return self->close_now();
-                        self->read_request();
-                      });
+    auto done = [self = shared_from_this(), keep_alive](boost::system::error_code ec,
+                                                        std::size_t n) {
+      self->server.counters.bytes_sent.fetch_add(n, std::memory_order_relaxed);
+      if (ec || !keep_alive || self->phase == Phase::closed) return self->close_now();
+      self->read_request();
+    };
+    if (tls)
+      http::async_write(tls_stream, res, std::move(done));
+    else
+      http::async_write(socket, res, std::move(done));
   }
 
   void respond_error(int status, std::string_view message, bool keep_alive) {
@@ -457,12 +844,14 @@ struct Session : std::enable_shared_from_this<Session> {
           "Sec-WebSocket-Accept: " +
           websocket_accept(key) + "\r\n\r\n";
     const bool known_app = app_key == server.settings.key;
-    asio::async_write(socket, asio::buffer(raw),
-                      [self = shared_from_this(), known_app](boost::system::error_code ec,
-                                                             std::size_t) {
-                        if (ec) return self->close_now();
-                        self->opened(known_app);
-                      });
+    auto done = [self = shared_from_this(), known_app](boost::system::error_code ec, std::size_t) {
+      if (ec) return self->close_now();
+      self->opened(known_app);
+    };
+    if (tls)
+      asio::async_write(tls_stream, asio::buffer(raw), std::move(done));
+    else
+      asio::async_write(socket, asio::buffer(raw), std::move(done));
   }
 
   // ---- WebSocket ----
@@ -508,6 +897,9 @@ struct Session : std::enable_shared_from_this<Session> {
   }
 
   void arm_read() {
+    if (tls_buffered())  // TLS: bytes already inside OpenSSL; the socket may never signal them
+      return asio::post(socket.get_executor(),
+                        [self = shared_from_this()] { self->on_readable({}); });
     socket.async_wait(tcp::socket::wait_read,
                       [self = shared_from_this()](boost::system::error_code ec) {
                         self->on_readable(ec);
@@ -518,7 +910,7 @@ struct Session : std::enable_shared_from_this<Session> {
     if (phase == Phase::closed) return;
     if (ec) return close_now();
     for (int round = 0; round < 8; ++round) {
-      const std::size_t n = socket.read_some(asio::buffer(loop.read_buffer), ec);
+      const std::size_t n = io_read_some(ec);
       if (ec == asio::error::would_block || ec == asio::error::try_again) break;
       if (ec || n == 0) return close_now();
       if (!consume(loop.read_buffer.data(), n)) return;
@@ -944,7 +1336,7 @@ struct Session : std::enable_shared_from_this<Session> {
     for (std::size_t i = 0; i < n; ++i) gather.emplace_back(queue[i]->data(), queue[i]->size());
     gather[0] += head_offset;
     boost::system::error_code ec;
-    std::size_t written = socket.write_some(std::span<const asio::const_buffer>(gather), ec);
+    std::size_t written = io_write_some(ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       written = 0;
     } else if (ec) {
@@ -962,10 +1354,20 @@ struct Session : std::enable_shared_from_this<Session> {
       return true;
     }
     if (queue.capacity() > 64) std::vector<Frame>().swap(queue);
-    if (close_sent) {
-      boost::system::error_code ignored;
-      socket.shutdown(tcp::socket::shutdown_send, ignored);
-    }
+    if (tls_drain()) return true;
+    if (close_sent) shutdown_send();
+    return true;
+  }
+
+  // TLS: ciphertext the kernel did not take yet leaves before anything else (and before the
+  // FIN), as a write of no frames; true when one was started.
+  bool tls_drain() {
+    if (!tls || writing || tls_out_empty()) return false;
+    writing = true;
+    writing_count = 0;
+    tls_when_sent([self = shared_from_this()](boost::system::error_code e) {
+      self->on_written(e, 0);
+    });
     return true;
   }
 
@@ -996,10 +1398,13 @@ struct Session : std::enable_shared_from_this<Session> {
     gather[0] += head_offset;  // what a direct write already sent
     writing = true;
     writing_count = n;
-    asio::async_write(socket, std::span<const asio::const_buffer>(gather),
-                      [self = shared_from_this()](boost::system::error_code ec, std::size_t bytes) {
-                        self->on_written(ec, bytes);
-                      });
+    auto done = [self = shared_from_this()](boost::system::error_code ec, std::size_t bytes) {
+      self->on_written(ec, bytes);
+    };
+    if (tls)
+      asio::async_write(tls_stream, std::span<const asio::const_buffer>(gather), std::move(done));
+    else
+      asio::async_write(socket, std::span<const asio::const_buffer>(gather), std::move(done));
   }
 
   void on_written(boost::system::error_code ec, std::size_t bytes) {
@@ -1015,10 +1420,8 @@ struct Session : std::enable_shared_from_this<Session> {
     if (!queue.empty()) return flush();
     if (queue.capacity() > 64) std::vector<Frame>().swap(queue);
     if (gather.capacity() > 8) std::vector<asio::const_buffer>().swap(gather);
-    if (close_sent) {
-      boost::system::error_code ignored;
-      socket.shutdown(tcp::socket::shutdown_send, ignored);
-    }
+    if (tls_drain()) return;
+    if (close_sent) shutdown_send();
   }
 
   // ---- Closing ----
@@ -1111,10 +1514,16 @@ void Loop::on_tick() {
   const Clock::time_point now = Clock::now();
   const auto activity = std::chrono::seconds(server.settings.activity_timeout_s);
   const auto pong_wait = std::min<std::chrono::seconds>(activity, std::chrono::seconds(30));
+  const auto handshake_deadline = std::chrono::milliseconds(server.settings.tls_handshake_timeout_ms);
+  if (server.settings.tls() && this == server.loops[0].get()) server.maybe_reload_tls();
   std::vector<std::shared_ptr<Session>> due;
   for (auto& [raw, session] : sessions) {
     Session& s = *session;
     if (s.phase == Session::Phase::http && now - s.last_rx > kHttpIdle) due.push_back(session);
+    else if (s.tls && !s.tls->established && now - s.tls->started > handshake_deadline) {
+      server.counters.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      due.push_back(session);  // TLS: opened TCP, never finished the handshake
+    }
     else if (s.phase == Session::Phase::closing && now > s.close_deadline) due.push_back(session);
     else if (s.phase == Session::Phase::websocket) {
       if (s.ping_sent == Clock::time_point{} && now - s.last_rx > activity) {
@@ -1157,6 +1566,15 @@ Server::Impl::Impl(const herald::sdk::Host& h, Settings s) : host(h), settings(s
           return ConsolePublishResult{r.status, std::move(r.body)};
         }};
   for (int i = 0; i < settings.io_threads; ++i) loops.push_back(std::make_unique<Loop>(*this));
+  if (settings.tls()) {
+    tls_cert_stamp = stamp_of(settings.tls_cert);
+    tls_key_stamp = stamp_of(settings.tls_key);
+    try {
+      tls_ctx = load_tls_context(settings.tls_cert, settings.tls_key);
+    } catch (const std::runtime_error& e) {
+      throw herald::sdk::ConfigError(e.what());
+    }
+  }
 
   const std::string where = settings.listen.str();
   boost::system::error_code ec;
@@ -1191,10 +1609,26 @@ Server::Impl::Impl(const herald::sdk::Host& h, Settings s) : host(h), settings(s
     });
     l->thread = std::thread([l] { l->run(); });
   }
-  log(LogLevel::info, "websocket: Pusher protocol 7 on ws://" + endpoint.address().to_string() +
+  log(LogLevel::info, std::string("websocket: Pusher protocol 7 on ") +
+                          (tls_ctx ? "wss://" : "ws://") + endpoint.address().to_string() +
                           ":" + std::to_string(bound_port) + "/app/" + settings.key +
                           ", Pusher HTTP API on /apps/" + settings.app_id + " (" +
                           std::to_string(settings.io_threads) + " I/O thread(s))");
+}
+
+// TLS: replaced certificate or key files are loaded for new connections; a pair that does not
+// load is reported once (paths only) and the current one kept until the files change again.
+void Server::Impl::maybe_reload_tls() {
+  const FileStamp cert = stamp_of(settings.tls_cert), key = stamp_of(settings.tls_key);
+  if (cert == tls_cert_stamp && key == tls_key_stamp) return;
+  tls_cert_stamp = cert;
+  tls_key_stamp = key;
+  try {
+    tls_ctx = load_tls_context(settings.tls_cert, settings.tls_key);
+    log(LogLevel::info, "websocket: TLS certificate reloaded from " + settings.tls_cert);
+  } catch (const std::runtime_error& e) {
+    log(LogLevel::warn, std::string("websocket: keeping the current TLS certificate: ") + e.what());
+  }
 }
 
 void Server::Impl::accept() {
@@ -1222,8 +1656,18 @@ void Server::Impl::accept() {
       std::lock_guard lock(accept_mutex);
       accept_problem.clear();
     }
-    asio::post(target.ctx, [&target, s = std::move(socket)]() mutable {
-      auto session = std::make_shared<Session>(target, std::move(s));
+    SslPtr ssl;
+    if (tls_ctx) {
+      ssl.reset(SSL_new(tls_ctx.get()));  // holds its own reference to today's context
+      if (!ssl) {
+        ERR_clear_error();
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        return accept();
+      }
+    }
+    asio::post(target.ctx, [&target, s = std::move(socket), ssl = std::move(ssl)]() mutable {
+      auto session = std::make_shared<Session>(target, std::move(s), std::move(ssl));
       target.sessions.emplace(session.get(), session);
       session->start();
     });
@@ -1558,6 +2002,10 @@ std::string Server::Impl::metrics_text() const {
          get(counters.protocol_errors));
   family("herald_ws_rest_requests_total", "counter", "Pusher HTTP API requests.",
          get(counters.rest_requests));
+  if (settings.tls())
+    family("herald_ws_tls_handshake_failures_total", "counter",
+           "TLS connections closed before the handshake completed (bad or plain-text clients).",
+           get(counters.tls_handshake_failures));
   if (bus) {
     const RedisBus::Stats b = bus->stats();
     family("herald_ws_bus_up", "gauge", "1 while the cluster bus (Redis) is connected.", b.up);
