@@ -2,6 +2,7 @@
 // every way a plugin can be refused, with the exact one-line message the user sees.
 #include <dlfcn.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -10,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -20,6 +23,7 @@
 #include "plugin/driver_instance.hpp"
 #include "plugin/plugin.hpp"
 #include "plugin/plugin_catalog.hpp"
+#include "plugin/plugin_driver_factory.hpp"
 #include "test_files.hpp"
 
 namespace herald {
@@ -400,6 +404,174 @@ TEST(PluginCatalog, LoadByPathIsCachedPerFile) {
   EXPECT_NE(catalog.load(fixture("recorder")), a);  // another file, another plugin
   // Refusals come through unchanged.
   EXPECT_THROW(catalog.load(fixture("no_publish")), PluginException);
+}
+
+
+// ---- issue 11, defect 11: untrusted plugin paths and the ABI boundary -----------------------
+
+namespace untrusted {
+
+// A copy of the recorder fixture in a fresh directory (0700, owned by the running user).
+struct PluginCopy {
+  TempDir dir;
+  fs::path plugins = dir.path() / "plugins";
+  fs::path file;
+  PluginCopy() {
+    fs::create_directories(plugins);
+    fs::permissions(plugins, fs::perms::owner_all | fs::perms::group_read |
+                                 fs::perms::group_exec | fs::perms::others_read |
+                                 fs::perms::others_exec);
+    file = dir.copy(fixture("recorder"), "plugins/recorder.so");
+  }
+};
+
+TEST(PluginTrust, TheBuildTreesOwnPluginsAreTrusted) {
+  EXPECT_EQ(plugin_path_problem(fixture("recorder"), static_cast<unsigned>(::geteuid())),
+            std::nullopt);
+  EXPECT_EQ(plugin_path_problem(HERALD_TEST_PLUGIN_DIR, static_cast<unsigned>(::geteuid())),
+            std::nullopt);
+  PluginCopy copy;
+  EXPECT_NO_THROW(Plugin::load(copy.file));
+}
+
+TEST(PluginTrust, AWorldWritableFileIsRefusedWithTheFix) {
+  PluginCopy copy;
+  fs::permissions(copy.file, fs::perms::others_write, fs::perm_options::add);
+  const std::string p = copy.file.string();
+  EXPECT_EQ(load_error(copy.file),
+            p + ": refused: " + p +
+                " is writable by every user, who could replace the plugin; fix: chmod o-w " + p);
+}
+
+TEST(PluginTrust, AWorldWritableDirectoryIsRefusedEvenWhenSticky) {
+  PluginCopy copy;
+  fs::permissions(copy.plugins, fs::perms::others_write | fs::perms::sticky_bit,
+                  fs::perm_options::add);
+  const std::string d = copy.plugins.string();
+  EXPECT_THAT(load_error(copy.file), HasSubstr(": refused: " + d +
+                                               " is writable by every user, who could replace "
+                                               "the plugin; fix: chmod o-w " + d));
+  // The catalog skips the whole directory, naming it once.
+  PluginCatalog catalog({copy.plugins});
+  EXPECT_EQ(catalog.find("recorder"), nullptr);
+  ASSERT_EQ(catalog.problems().size(), 1u);
+  EXPECT_TRUE(catalog.problems()[0].untrusted);
+  EXPECT_EQ(catalog.problems()[0].error,
+            d + ": plugin directory refused: " + d +
+                " is writable by every user, who could replace the plugin; fix: chmod o-w " + d);
+}
+
+TEST(PluginTrust, AWorldWritableParentIsRefusedUnlessSticky) {
+  PluginCopy copy;
+  // The directory above the plugin directory: sticky and world-writable (as /tmp) is fine...
+  fs::permissions(copy.dir.path(), fs::perms::all | fs::perms::sticky_bit);
+  EXPECT_NO_THROW(Plugin::load(copy.file));
+  // ...without the sticky bit anyone could rename `plugins` away and put their own in place.
+  fs::permissions(copy.dir.path(), fs::perms::all);
+  const std::string up = copy.dir.path().string();
+  EXPECT_THAT(load_error(copy.file), HasSubstr(": refused: " + up + " is writable by every user"));
+  fs::permissions(copy.dir.path(), fs::perms::owner_all);
+}
+
+TEST(PluginTrust, AFileOwnedByAnotherUserIsRefusedWithTheFix) {
+  PluginCopy copy;
+  const std::string p = copy.file.string();
+  if (::geteuid() == 0) {
+    // As root: give the file to `nobody` and load it for real.
+    ASSERT_EQ(::chown(copy.file.c_str(), 65534, static_cast<gid_t>(-1)), 0);
+    const std::string error = load_error(copy.file);
+    EXPECT_THAT(error, HasSubstr(p + ": refused: " + p + " is owned by uid 65534"));
+    EXPECT_THAT(error, HasSubstr("not root or the user running herald (uid 0"));
+    EXPECT_THAT(error, HasSubstr("; fix: chown root " + p));
+  } else {
+    // As another user: judge the path for a different running user; the test's own files are
+    // then "someone else's", the first of them from the top is named.
+    const auto problem = plugin_path_problem(copy.file, static_cast<unsigned>(::geteuid()) + 4242);
+    ASSERT_TRUE(problem.has_value());
+    EXPECT_THAT(*problem, HasSubstr("is owned by uid " + std::to_string(::geteuid())));
+    EXPECT_THAT(*problem, HasSubstr("fix: chown root "));
+  }
+}
+
+TEST(PluginTrust, ASymlinkInAWorldWritableDirectoryIsRefused) {
+  PluginCopy copy;
+  const fs::path open_dir = copy.dir.path() / "open";
+  fs::create_directories(open_dir);
+  fs::permissions(open_dir, fs::perms::all);
+  fs::create_symlink(copy.file, open_dir / "link.so");
+  EXPECT_THAT(load_error(open_dir / "link.so"),
+              HasSubstr("refused: " + open_dir.string() + " is writable by every user"));
+}
+
+TEST(PluginTrust, AMissingDriverErrorNamesTheRefusedFileAndTheFix) {
+  PluginCopy copy;
+  fs::permissions(copy.file, fs::perms::others_write, fs::perm_options::add);
+  auto catalog = std::make_shared<PluginCatalog>(std::vector<fs::path>{copy.plugins});
+  PluginDriverFactory factory(catalog, nullptr, quiet_logger(), copy.dir.path());
+  try {
+    factory.make(connection("r", "recorder"));
+    FAIL() << "a world-writable plugin was used";
+  } catch (const PluginException& e) {
+    const std::string p = copy.file.string();
+    EXPECT_THAT(e.what(), HasSubstr("driver `recorder` of connection `r` is not available"));
+    EXPECT_THAT(e.what(), HasSubstr("; " + p + ": refused: " + p +
+                                    " is writable by every user, who could replace the plugin; "
+                                    "fix: chmod o-w " + p));
+  }
+  ASSERT_EQ(catalog->problems().size(), 1u);
+  EXPECT_TRUE(catalog->problems()[0].untrusted);
+}
+
+}  // namespace untrusted
+
+// A plugin that fills the whole error buffer without a NUL: the host reads exactly the buffer
+// (1024 bytes), never past it. Without the bound the message ran on into the bytes after the
+// buffer on the stack (ASan: stack-buffer-overflow).
+TEST(DriverInstance, AnUnterminatedErrorBufferIsReadOnlyUpToItsCapacity) {
+  TempDir dir;
+  auto plugin = Plugin::load(fixture("unterminated_error"));
+  const std::string tail_create(1024, 'c');
+  try {
+    DriverInstance instance(plugin,
+                            connection("c", "unterminated-error", toml::table{{"fail_create", 1}}),
+                            nullptr, quiet_logger(), dir.path().string());
+    FAIL() << "create should have failed";
+  } catch (const DriverException& e) {
+    EXPECT_EQ(std::string(e.what()), "test.toml:3:1: connection `c` (driver `unterminated-error`): "
+                                     "cannot start: " + tail_create);
+  }
+  try {
+    validate_connection(*plugin,
+                        connection("v", "unterminated-error", toml::table{{"fail_validate", 1}}),
+                        "/");
+    FAIL() << "validate should have failed";
+  } catch (const ConfigException& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "test.toml:3:1: connection `v` (driver `unterminated-error`): " +
+                  std::string(1024, 'v'));
+  }
+  DriverInstance instance(plugin, connection("p", "unterminated-error"), nullptr, quiet_logger(),
+                          dir.path().string());
+  for (std::size_t topics : {1u, 20u}) {  // the small-publish path and the large one
+    std::vector<std::string_view> t(topics, "t");
+    std::vector<std::string_view> m{"m"};
+    try {
+      instance.publish(Texts(t), Texts(m));
+      FAIL() << "publish should have failed";
+    } catch (const DriverException& e) {
+      EXPECT_EQ(std::string(e.what()),
+                "connection `p` (driver `unterminated-error`): publish failed: " +
+                    std::string(1024, 'p'));
+    }
+  }
+}
+
+TEST(DriverInstance, PluginErrorTextIsBoundedAndOneLine) {
+  const char full[4] = {'a', 'b', 'c', 'd'};  // no NUL
+  EXPECT_EQ(plugin_error_text(full, sizeof full), "abcd");
+  EXPECT_EQ(plugin_error_text("a\nb\rc", 16), "a b c");
+  EXPECT_EQ(plugin_error_text("", 16), "no reason given by the driver");
+  EXPECT_EQ(plugin_error_text(nullptr, 16), "no reason given by the driver");
 }
 
 }  // namespace

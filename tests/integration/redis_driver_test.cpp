@@ -624,8 +624,9 @@ TEST_F(RedisCliTest, CheckRejectsBadSettingsNamingTheKey) {
   };
   const std::vector<Case> cases{
       {"url = \"http://:pw@127.0.0.1:6379\"\n", "`url` has the scheme `http`"},
-      {"url = \"redis://:pw@127.0.0.1:99999\"\n", "`url` has a bad port `99999`"},
-      {"url = \"redis://:pw@127.0.0.1:6379/first\"\n", "`url` has a bad database number `first`"},
+      {"url = \"redis://:pw@127.0.0.1:99999\"\n", "`url` has a bad port (a number 1-65535)"},
+      {"url = \"redis://:pw@127.0.0.1:6379/first\"\n",
+       "`url` has a bad database number (a number 0 or more)"},
       {"format = \"xml\"\n", "`format` is `xml`; expected raw or laravel"},
       {"timeout_ms = 0\n", "`timeout_ms` is 0; expected 1 to 600000"},
   };

@@ -454,9 +454,12 @@ TEST(BroadcastConfigEnvTest, DollarDollarBraceWritesALiteral) {
 
 TEST(BroadcastConfigEnvTest, SyntaxErrorsInReferencesHaveThePosition) {
   EXPECT_EQ(parse_error("default = \"${CONN\"\n"),
-            "broadcasting.toml:1:11: unterminated ${ in `${CONN`");
+            "broadcasting.toml:1:11: unterminated ${ at character 1 of the value (close it "
+            "with `}`, or write $${ for a literal ${)");
   EXPECT_EQ(parse_error("\ndefault = \"${1X}\"\n"),
-            "broadcasting.toml:2:11: invalid variable name `1X` in ${1X}");
+            "broadcasting.toml:2:11: invalid variable name in the ${...} at character 1 of the "
+            "value (a name is letters, digits and _, not starting with a digit; write $${ for a "
+            "literal ${)");
 }
 
 TEST(BroadcastConfigPluginDirsTest, RelativeEntriesAreResolvedAgainstBaseDir) {
@@ -571,18 +574,21 @@ TEST(ShippedConfigTest, LoadsAndDescribesTheDefaults) {
   // env_file (absent here, set through the environment below).
   EXPECT_THAT(error_of([&] { (void)parse(fake_env()); }), HasSubstr("is not set"));
   const BroadcastConfig config =
-      parse(fake_env({{"HERALD_APP_SECRET", "app secret"}, {"HERALD_JWT_SECRET", "jwt secret"}}));
+      parse(fake_env({{"HERALD_APP_SECRET", "app secret"},
+                      {"HERALD_JWT_SECRET", "jwt secret of at least 32 bytes!"}}));
   fs::remove_all(empty_dir);
 
   EXPECT_EQ(config.default_connection(), "websocket");
   EXPECT_THAT(config.plugin_dirs(), IsEmpty());
   EXPECT_EQ(config.authorization_path(), std::optional<std::string>("/broadcasting/auth"));
-  ASSERT_EQ(config.topics().size(), 1u);
+  ASSERT_EQ(config.topics().size(), 2u);
   EXPECT_EQ(config.topics()[0].pattern, "order.{uuid}");
   EXPECT_EQ(config.topics()[0].rule,
-            (toml::table{{"jwt", toml::table{{"secret", "jwt secret"},
+            (toml::table{{"jwt", toml::table{{"secret", "jwt secret of at least 32 bytes!"},
                                              {"claim", "sub"},
                                              {"equals", "{uuid}"}}}}));
+  // The websocket guard's sign-in pseudo-topic (user_topic): the verified token is the user.
+  EXPECT_EQ(config.topics()[1].pattern, "#signin");
   // Every rule compiles, and [server] is valid.
   TopicRegistry registry;
   EXPECT_NO_THROW(register_topic_rules(registry, config.topics()));

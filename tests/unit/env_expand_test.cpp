@@ -92,15 +92,39 @@ TEST(EnvExpandTest, LoneDollarIsKept) {
 }
 
 TEST(EnvExpandTest, UnterminatedReferenceIsAnError) {
-  EXPECT_EQ(error_of("abc ${VAR", fake_env({{"VAR", "v"}})), "unterminated ${ in `abc ${VAR`");
-  EXPECT_EQ(error_of("${", fake_env({})), "unterminated ${ in `${`");
+  EXPECT_EQ(error_of("abc ${VAR", fake_env({{"VAR", "v"}})),
+            "unterminated ${ at character 5 of the value (close it with `}`, or write $${ for a "
+            "literal ${)");
+  EXPECT_EQ(error_of("${", fake_env({})),
+            "unterminated ${ at character 1 of the value (close it with `}`, or write $${ for a "
+            "literal ${)");
 }
 
 TEST(EnvExpandTest, InvalidVariableNameIsAnError) {
-  EXPECT_EQ(error_of("${1ABC}", fake_env({})), "invalid variable name `1ABC` in ${1ABC}");
-  EXPECT_EQ(error_of("${A-B:-x}", fake_env({})), "invalid variable name `A-B` in ${A-B:-x}");
-  EXPECT_EQ(error_of("${}", fake_env({})), "invalid variable name `` in ${}");
-  EXPECT_EQ(error_of("${ VAR }", fake_env({})), "invalid variable name ` VAR ` in ${ VAR }");
+  const std::string tail =
+      " of the value (a name is letters, digits and _, not starting with a digit; write $${ for "
+      "a literal ${)";
+  EXPECT_EQ(error_of("${1ABC}", fake_env({})),
+            "invalid variable name in the ${...} at character 1" + tail);
+  EXPECT_EQ(error_of("x${A-B:-x}", fake_env({})),
+            "invalid variable name in the ${...} at character 2" + tail);
+  EXPECT_EQ(error_of("${}", fake_env({})), "invalid variable name in the ${...} at character 1" + tail);
+  EXPECT_EQ(error_of("${ VAR }", fake_env({})),
+            "invalid variable name in the ${...} at character 1" + tail);
+}
+
+// Issue 11, defect 8: a config value is often a secret (a password next to a stray `${`, a
+// secret pasted where a name belongs, a default); no error quotes any of it.
+TEST(EnvExpandTest, ErrorsNeverQuoteTheValue) {
+  const std::string secret = "S3cr3t-XYZZY";
+  for (const std::string& text :
+       {"redis://user:" + secret + "${@host", "pass" + secret + "${", "${" + secret + "}",
+        "${" + secret + ":-x}", "${A:-" + secret + "", "${A:-${" + secret + "}}",
+        "${A:-" + secret + "${B}", "${MISSING}" + secret, secret + "${ X }"}) {
+    const std::string error = error_of(text, fake_env({}));
+    EXPECT_FALSE(error.empty()) << text;
+    EXPECT_EQ(error.find("XYZZY"), std::string::npos) << error;
+  }
 }
 
 TEST(EnvExpandTest, NamesMayUseUnderscoresAndDigits) {

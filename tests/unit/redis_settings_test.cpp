@@ -125,6 +125,28 @@ TEST(RedisUrl, PasswordMayBePercentEncodedOrContainAnAt) {
   EXPECT_EQ(parse_url("redis://:p@ss@h:1/0").host, "h");
 }
 
+// Issue 11, defect 8: a raw '/', '?' or '#' in a password once cut the authority there, so the
+// password's tail was reported as a "bad port `...`". The credentials now end at the last '@'.
+TEST(RedisUrl, PasswordMayContainASlashQuestionMarkOrHash) {
+  const Endpoint e = parse_url("redis://user:S3cr3t/XY?Z#ZY@h:6380/2");
+  EXPECT_EQ(e.username, "user");
+  EXPECT_EQ(e.password, "S3cr3t/XY?Z#ZY");
+  EXPECT_EQ(e.host, "h");
+  EXPECT_EQ(e.port, 6380);
+  EXPECT_EQ(e.db, 2);
+  EXPECT_EQ(e.masked_url(), "redis://user:***@h:6380/2");
+}
+
+// Found by fuzz/fuzz_redis_url (a harness check, not a parser crash): credentials that hold a
+// whole URL. They end at the last '@'; the masked form shows the user, never the password.
+TEST(RedisUrl, FuzzFoundCredentialsHoldingAUrl) {
+  const Endpoint e = parse_url("redis://s/s hpP:redis://s/s hpP@1");
+  EXPECT_EQ(e.username, "s/s hpP");
+  EXPECT_EQ(e.password, "redis://s/s hpP");
+  EXPECT_EQ(e.host, "1");
+  EXPECT_EQ(e.masked_url(), "redis://s/s hpP:***@1:6379/0");
+}
+
 TEST(RedisUrl, Ipv6Literal) {
   const Endpoint e = parse_url("redis://[::1]:6390/3");
   EXPECT_EQ(e.host, "::1");
@@ -159,14 +181,15 @@ TEST(RedisUrl, BadSchemeNamesTheKey) {
 TEST(RedisUrl, BadPort) {
   for (const char* url : {"redis://h:0", "redis://h:65536", "redis://h:http", "redis://h:-1",
                           "redis://h:99999999999999999999"})
-    EXPECT_THAT(url_error(url), StartsWith("`url` has a bad port `")) << url;
+    EXPECT_THAT(url_error(url), StartsWith("`url` has a bad port (a number 1-65535)")) << url;
   EXPECT_THAT(url_error("redis://h:"), StartsWith("`url` has an empty port"));
 }
 
 TEST(RedisUrl, BadDatabase) {
   for (const char* url : {"redis://h:1/x", "redis://h:1/-1", "redis://h:1/1/2",
                           "redis://h:1/99999999999", "unix:///s?db=two"})
-    EXPECT_THAT(url_error(url), StartsWith("`url` has a bad database number `")) << url;
+    EXPECT_THAT(url_error(url), StartsWith("`url` has a bad database number (a number 0 or more)"))
+        << url;
 }
 
 TEST(RedisUrl, OtherMistakes) {
@@ -183,7 +206,12 @@ TEST(RedisUrl, OtherMistakes) {
 TEST(RedisUrl, ErrorsAreOneLineAndNeverShowThePassword) {
   for (const char* url :
        {"redis://:hunter2@h:0/0", "redis://u:hunter2@h:1/db", "redis://:hunter2@:1",
-        "rediss://:hunter2@h", "http://:hunter2@h", "redis://:hunter2%zz@h"}) {
+        "rediss://:hunter2@h", "http://:hunter2@h", "redis://:hunter2%zz@h",
+        // a password with '/' once showed as the bad port or database
+        "redis://u:pa/hunter2@h:0", "redis://u:hunter2/x@h:70000", "redis://u:p/hunter2@h:1/x",
+        "redis://u:p:hunter2", "redis://u:hunter2/1", "redis://hunter2:6379x",
+        "u:hunter2@h://x", "redis://u:hunter2@[::1", "unix://u:pa/hunter2@/s?db=x",
+        "unix://u:hunter2@/s?db=hunter2", "redis://h:1/hunter2"}) {
     const std::string error = url_error(url);
     EXPECT_THAT(error, StartsWith("`url`")) << url;
     EXPECT_THAT(error, Not(HasSubstr("hunter2"))) << url;
@@ -256,7 +284,7 @@ TEST(RedisSettings, BadValuesNameTheirKey) {
   EXPECT_EQ(config_error(Table().str("username", "app")),
             "`username` needs a password (in the url or `password`)");
   EXPECT_THAT(config_error(Table().str("url", "redis://h:70000")),
-              StartsWith("`url` has a bad port `70000`"));
+              StartsWith("`url` has a bad port (a number 1-65535)"));
 }
 
 TEST(RedisSettings, UnknownKeysAreRefusedSoTyposDoNotFallBackToDefaults) {

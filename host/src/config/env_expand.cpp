@@ -73,15 +73,20 @@ std::string expand_env(std::string_view text, const EnvLookup& env) {
     }
     const std::size_t body = i + 2;
     const std::size_t close = find_closing_brace(text, body);
+    // The messages below quote nothing of the value: it may hold a secret (a password typed in
+    // next to a `${`, a default, or a "name" that is really a secret). Offsets locate the error.
     if (close == std::string_view::npos) {
-      throw ConfigException("unterminated ${ in `" + std::string(text) + "`");
+      throw ConfigException("unterminated ${ at character " + std::to_string(i + 1) +
+                            " of the value (close it with `}`, or write $${ for a literal ${)");
     }
     const std::string_view inner = text.substr(body, close - body);
     const std::size_t sep = inner.find(":-");
     const std::string_view name = inner.substr(0, sep);
     if (!is_valid_name(name)) {
-      throw ConfigException("invalid variable name `" + std::string(name) + "` in ${" +
-                            std::string(inner) + "}");
+      throw ConfigException("invalid variable name in the ${...} at character " +
+                            std::to_string(i + 1) +
+                            " of the value (a name is letters, digits and _, not starting "
+                            "with a digit; write $${ for a literal ${)");
     }
     std::optional<std::string> value = env(name);
     if (sep != std::string_view::npos) {

@@ -1,6 +1,9 @@
 #include "plugin/plugin.hpp"
 
 #include <dlfcn.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -38,7 +41,65 @@ bool valid_name(const char* name) {
   return std::strlen(name) <= 64;
 }
 
+std::string owner_name(uid_t uid) {
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  char buffer[1024];
+  if (::getpwuid_r(uid, &pw, buffer, sizeof buffer, &found) == 0 && found != nullptr)
+    return "uid " + std::to_string(uid) + " (" + found->pw_name + ")";
+  return "uid " + std::to_string(uid);
+}
+
+// One path: `strict` for the plugin file and its directory (never writable by every user),
+// otherwise a directory above them (writable by every user only when sticky, as /tmp).
+std::optional<std::string> path_problem(const std::filesystem::path& path, bool strict,
+                                        unsigned uid) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;  // gone: opening it will say so
+  const std::string p = path.string();
+  if (st.st_uid != 0 && st.st_uid != uid)
+    return p + " is owned by " + owner_name(st.st_uid) +
+           ", not root or the user running herald (" + owner_name(uid) +
+           "), who could replace the plugin; fix: chown root " + p;
+  const bool sticky_dir = S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX) != 0;
+  if ((st.st_mode & S_IWOTH) != 0 && (strict || !sticky_dir))
+    return p + " is writable by every user, who could replace the plugin; fix: chmod o-w " + p;
+  return std::nullopt;
+}
+
+// `path` strictly, then its parents up to / leniently.
+std::optional<std::string> chain_problem(const std::filesystem::path& path, int strict_levels,
+                                         unsigned uid) {
+  std::filesystem::path p = path;
+  for (int level = 0;; ++level) {
+    if (auto problem = path_problem(p, level < strict_levels, uid)) return problem;
+    if (!p.has_relative_path()) return std::nullopt;  // reached the root
+    p = p.parent_path();
+  }
+}
+
 }  // namespace
+
+std::optional<std::string> plugin_path_problem(const std::filesystem::path& path,
+                                               unsigned running_uid) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const bool is_dir = fs::is_directory(path, ec);
+  // A file is judged with its directory (both strict); a directory alone.
+  const int strict = is_dir ? 1 : 2;
+  // Where it points: every component resolved.
+  const fs::path real = fs::canonical(path, ec);
+  if (ec) return std::nullopt;  // missing: the caller reports that
+  if (auto problem = chain_problem(real, strict, running_uid)) return problem;
+  // Where it is: a symlink's own directory could swap the link (the link itself has no mode).
+  const fs::path absolute = fs::absolute(path, ec).lexically_normal();
+  if (!ec && absolute != real) {
+    const fs::path where = fs::canonical(absolute.parent_path(), ec);
+    if (!ec)
+      if (auto problem = chain_problem(where, is_dir ? 0 : 1, running_uid)) return problem;
+  }
+  return std::nullopt;
+}
 
 std::string abi_version_string(std::uint32_t version) {
   return std::to_string(HERALD_ABI_VERSION_MAJOR(version)) + "." +
@@ -54,6 +115,9 @@ std::shared_ptr<Plugin> Plugin::load(const std::filesystem::path& path) {
                                                        : "cannot be opened: no such file");
   }
   if (!std::ifstream(path).good()) fail(path, "cannot be opened: permission denied");
+  // 0. Untrusted: whoever can write the file or its directory could run code as herald.
+  if (auto problem = plugin_path_problem(path, static_cast<unsigned>(::geteuid())))
+    fail(path, "refused: " + *problem);
 
   // 1. Not a driver: read the export table without running any of the plugin's code.
   try {

@@ -1,5 +1,7 @@
 #include "plugin/plugin_catalog.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "core/errors.hpp"
@@ -13,12 +15,22 @@ void PluginCatalog::scan_locked() {
   for (const auto& dir : dirs_) {
     std::error_code ec;
     if (!std::filesystem::is_directory(dir, ec)) continue;  // a missing dir is not an error
+    // A directory anyone may write to could gain a plugin at any time: none is loaded from it.
+    if (auto problem = plugin_path_problem(dir, static_cast<unsigned>(::geteuid()))) {
+      problems_.push_back({dir, dir.string() + ": plugin directory refused: " + *problem, false,
+                           true});
+      continue;
+    }
     std::vector<std::filesystem::path> files;
     for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
       if (entry.path().extension() == ".so") files.push_back(entry.path());
     }
     std::sort(files.begin(), files.end());  // deterministic order within a directory
     for (const auto& file : files) {
+      if (auto problem = plugin_path_problem(file, static_cast<unsigned>(::geteuid()))) {
+        problems_.push_back({file, file.string() + ": refused: " + *problem, false, true});
+        continue;
+      }
       try {
         auto canonical = std::filesystem::weakly_canonical(file);
         std::shared_ptr<Plugin> plugin;

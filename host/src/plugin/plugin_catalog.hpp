@@ -28,6 +28,7 @@ class PluginCatalog {
     std::filesystem::path path;
     std::string error;
     bool shadowed = false;  // a valid plugin hidden by an earlier one of the same name
+    bool untrusted = false;  // refused by plugin_path_problem (world-writable, foreign owner)
   };
   std::vector<std::shared_ptr<Plugin>> plugins();  // in discovery order
   std::vector<Problem> problems();

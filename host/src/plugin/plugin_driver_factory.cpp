@@ -29,10 +29,17 @@ std::shared_ptr<Plugin> PluginDriverFactory::plugin_for(const ConnectionConfig& 
     }
   }
   if (auto plugin = catalog_->find(driver)) return plugin;
+  // A refused (untrusted) plugin file or directory is the likely reason: say which and the fix.
+  std::string refused;
+  for (const auto& problem : catalog_->problems())
+    if (problem.untrusted) {
+      refused = "; " + problem.error;
+      break;
+    }
   throw PluginException(
       config.driver_where.prefix("driver `" + driver + "` of connection `" + config.name +
                                  "` is not available: no plugin in " + catalog_->dirs_string() +
-                                 " declares it (see `herald drivers`)"));
+                                 " declares it (see `herald drivers`)" + refused));
 }
 
 std::shared_ptr<Broadcast> PluginDriverFactory::make(const ConnectionConfig& config) {

@@ -96,7 +96,7 @@ inline bool percent_decode(std::string_view in, std::string& out) {
 inline int parse_db(std::string_view text) {
   long long db = 0;
   if (!parse_int(text, 2147483647LL, db))
-    bad_url("has a bad database number `" + std::string(text) + "` (a number 0 or more)");
+    bad_url("has a bad database number (a number 0 or more)");  // not quoted, as the port
   return static_cast<int>(db);
 }
 
@@ -123,8 +123,13 @@ inline Endpoint parse_url_of_key_url(std::string_view url) {
     throw ConfigError(
         "`url`: TLS (rediss://) is not supported by this driver; use redis:// (through a TLS "
         "tunnel such as stunnel if Redis is remote)");
-  if (scheme != "redis" && scheme != "unix")
-    bad_url("has the scheme `" + std::string(scheme.substr(0, 16)) + "`");
+  if (scheme != "redis" && scheme != "unix") {
+    // Quoted only when it looks like a scheme: "user:pass@host://..." must not echo the pass.
+    const bool plain = scheme.size() <= 16 && scheme.find_first_not_of(
+                                                  "abcdefghijklmnopqrstuvwxyz0123456789+.-") ==
+                                                  std::string_view::npos;
+    bad_url(plain ? "has the scheme `" + std::string(scheme) + "`" : "has a bad scheme");
+  }
   out.unix_socket = scheme == "unix";
 
   // Credentials end at the last '@' before the path: a raw '@' in a password still works.
@@ -147,15 +152,17 @@ inline Endpoint parse_url_of_key_url(std::string_view url) {
     return out;
   }
 
+  // The credentials end at the last '@' of the whole rest, not of the part before the first
+  // '/': no host, port or db contains an '@', while a raw password may hold '/', '?' or '#'
+  // (which would otherwise cut it and show its tail as the "port" or "database").
+  if (const size_t at = rest.rfind('@'); at != std::string_view::npos) {
+    detail::parse_userinfo(rest.substr(0, at), out);
+    rest = rest.substr(at + 1);
+  }
   const size_t path_start = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, path_start);
   std::string_view path =
       path_start == std::string_view::npos ? std::string_view{} : rest.substr(path_start);
-  const size_t at = authority.rfind('@');
-  if (at != std::string_view::npos) {
-    detail::parse_userinfo(authority.substr(0, at), out);
-    authority = authority.substr(at + 1);
-  }
   std::string_view host = authority, port;
   if (!authority.empty() && authority[0] == '[') {
     const size_t close = authority.find(']');
@@ -180,7 +187,7 @@ inline Endpoint parse_url_of_key_url(std::string_view url) {
   if (!port.empty()) {
     long long p = 0;
     if (!detail::parse_int(port, 65535, p) || p == 0)
-      bad_url("has a bad port `" + std::string(port.substr(0, 16)) + "` (1-65535)");
+      bad_url("has a bad port (a number 1-65535)");  // not quoted: it may be a misparsed password
     out.port = static_cast<int>(p);
   }
   if (!path.empty()) {
