@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/jwt.hpp"
 #include "ws_e2e.hpp"
 
 namespace herald {
@@ -28,7 +29,14 @@ using namespace testing_support::ws_e2e;
 
 using Dom = json::object;
 
-const char kAnn[] = R"({"id":"1","info":{"name":"Ann"}})";
+// Ann's token: presence identity comes from its verified `sub` and `user_info` claims.
+std::string AnnToken() {
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  return herald::sign_jwt({{"sub", "1"}, {"user_info", {{"name", "Ann"}}}, {"exp", now + 600}},
+                          kJwtSecret);
+}
 
 std::string At(const Dom& dom, const char* object, const char* field) {
   const auto* o = dom.if_contains(object);
@@ -97,6 +105,11 @@ class BrowserConsole : public WsE2ETest {
     // herald serve's port: another origin, allowed by cors_origins.
     origin_ = "http://127.0.0.1:" + std::to_string(ws_port_);
     config_ = Config({}, "cors_origins = [\"" + origin_ + "\"]\n");
+    // `room` presence needs a token whose claims name the user (GUARD.md "User identity").
+    const std::string open_room = "pattern = \"room\"\nrule = { allow = true }";
+    config_.replace(config_.find(open_room), open_room.size(),
+                    std::string("pattern = \"room\"\nrule = { jwt = { secret = \"") + kJwtSecret +
+                        "\" } }");
     StartServerWith(config_);
 
     peers_.push_back(std::make_unique<NodePeer>(node_, kScripts / "browser_console.js", dir_,
@@ -225,11 +238,11 @@ TEST_F(BrowserConsole, SubscribePublishFromThePageAndTheCliAndSeeTheCounts) {
   EXPECT_EQ(str(events[0].if_contains("data")), R"({"status":"shipped","via":"cli"})");
   EXPECT_EQ(Events(dom, "orders", "order.paid").size(), 1u) << "both events stay in the log";
 
-  // A presence channel through Herald's authorize endpoint (rule `room`: allow), the user from
-  // the page's "User" field (X-Herald-User).
+  // A presence channel through Herald's authorize endpoint (rule `room`: jwt), the user from
+  // the claims of the token in the page's "Token" field.
   Click("auth-summary");  // opens "Private & presence channels"
   Fill("auth-url", AuthEndpoint());
-  Fill("auth-user", kAnn);
+  Fill("auth-token", AnnToken());
   Fill("channel", "presence-room");
   Click("subscribe");
   dom = WaitDom([](const Dom& d) { return ChipStatus(d, "presence-room") == "subscribed"; });

@@ -6,7 +6,9 @@
 // the page's text, read from the DOM by tests/e2e/js/browser_echo.js.
 //   1. Echo.private('order.1') authorized by a JWT rule, an event from `herald publish` shown;
 //   2. a wrong token: Echo's error callback shows the authorize endpoint's 403;
-//   3. Echo.join('room'): here / joining / leaving across two browser contexts (two users).
+//   3. Echo.join('room'): here / joining / leaving across two browser contexts (two users), each
+//      user's identity from the verified JWT's `sub` and `user_info` claims (the `room` rule is
+//      a jwt rule here, and no address is a trusted proxy, so no header could name a user).
 // Chromium missing is a failure (scripts/install-deps.sh --test installs it), never a skip.
 #include <gtest/gtest.h>
 
@@ -25,8 +27,6 @@ namespace {
 using namespace std::chrono_literals;
 using namespace testing_support::ws_e2e;
 
-const char kAnn[] = R"({"id":"1","info":{"name":"Ann"}})";
-const char kBob[] = R"({"id":"2","info":{"name":"Bob"}})";
 
 using Dom = json::object;
 using Texts = std::vector<std::string>;
@@ -74,13 +74,25 @@ class BrowserEcho : public WsE2ETest {
 
     // What a user writes: CORS for the page's origin on the authorize path, and only that
     // origin allowed to open a WebSocket.
-    StartServerWith(Config("allowed_origins = [\"" + origin_ + "\"]\n",
-                           "cors_origins = [\"" + origin_ + "\"]\n"));
+    // Presence in `room` needs a token: its claims are the user (GUARD.md "User identity"); and
+    // the browser is on loopback, so loopback must not be a trusted proxy here.
+    std::string config = Config("allowed_origins = [\"" + origin_ + "\"]\n",
+                                "cors_origins = [\"" + origin_ + "\"]\n");
+    Replace(config, "pattern = \"room\"\nrule = { allow = true }",
+            std::string("pattern = \"room\"\nrule = { jwt = { secret = \"") + kJwtSecret + "\" } }");
+    Replace(config, "trusted_proxies = [\"127.0.0.1\"]\n", "");
+    StartServerWith(config);
   }
 
   void TearDown() override {
     if (browser_ != nullptr) browser_->exit();  // closes Chromium cleanly
     WsE2ETest::TearDown();
+  }
+
+  static void Replace(std::string& text, const std::string& from, const std::string& to) {
+    const size_t at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << "not in the config: " << from;
+    text.replace(at, from.size(), to);
   }
 
   // The page settings echo_page.js reads.
@@ -193,23 +205,35 @@ TEST_F(BrowserEcho, PrivateChannelShowsTheCliEventAndAWrongTokenIsDenied) {
 }
 
 TEST_F(BrowserEcho, PresenceHereJoiningLeavingAcrossTwoContexts) {
-  // Two users, each in a browser context of its own; the identity comes from the
-  // X-Herald-User header the guard reads by default, set in Echo's auth.headers.
+  // Two users, each in a browser context of its own; the identity comes from the claims of the
+  // JWT the `room` rule verified (`sub`, `user_info`), sent in Echo's auth.headers. (A browser
+  // cannot even send an identity header cross-origin: the preflight allows only the headers the
+  // endpoint reads.)
   json::object ann = PageConfig();
   ann["presence"] = "room";
-  ann["headers"] = {{"X-Herald-User", kAnn}};
   json::object bob = PageConfig();
   bob["presence"] = "room";
-  bob["headers"] = {{"X-Herald-User", kBob}};
+  const auto user = [](const char* sub, const char* name) {
+    return json::object{{"jwt", {{"secret", kJwtSecret}, {"sub", sub}, {"user_info", {{"name", name}}}}}};
+  };
 
-  Open("ann", ann);
+  // Without a token: no presence, 403.
+  Open("mallory", ann);
+  const Dom mallory = WaitDom("mallory", [](const Dom& d) {
+    return Text(d, "status").rfind("subscription error", 0) == 0;
+  });
+  EXPECT_EQ(Text(mallory, "status"), "subscription error: AuthError 403")
+      << json::serialize(mallory) << "\n" << browser_->output();
+  ASSERT_TRUE(browser_->run({{"op", "close"}, {"page", "mallory"}}, 20s)) << browser_->output();
+
+  Open("ann", ann, user("1", "Ann"));
   Dom dom = WaitDom("ann", [](const Dom& d) { return !List(d, "presence").empty(); });
   EXPECT_EQ(List(dom, "presence"), Texts{"here: Ann"}) << json::serialize(dom) << "\n"
                                                        << browser_->output();
   EXPECT_EQ(List(dom, "members"), Texts{"Ann"}) << json::serialize(dom);
   EXPECT_EQ(Text(dom, "channel"), "presence-room") << json::serialize(dom);
 
-  Open("bob", bob);
+  Open("bob", bob, user("2", "Bob"));
   dom = WaitDom("bob", [](const Dom& d) { return !List(d, "presence").empty(); });
   EXPECT_EQ(List(dom, "presence"), Texts{"here: Ann, Bob"}) << json::serialize(dom) << "\n"
                                                             << browser_->output();
@@ -230,6 +254,7 @@ TEST_F(BrowserEcho, PresenceHereJoiningLeavingAcrossTwoContexts) {
   EXPECT_EQ(List(dom, "members"), Texts{"Ann"}) << json::serialize(dom);
   EXPECT_EQ(AuthStatuses("ann"), std::vector<std::string>{"200"}) << browser_->output();
   EXPECT_EQ(AuthStatuses("bob"), std::vector<std::string>{"200"}) << browser_->output();
+  EXPECT_EQ(AuthStatuses("mallory"), std::vector<std::string>{"403"}) << browser_->output();
 
   // The server agrees: one member left.
   EXPECT_EQ(str(RestGet("/channels/presence-room/users").if_contains("users")), R"([{"id":"1"}])");

@@ -231,6 +231,7 @@ json::object guard_reply(const herald::pusher::PusherGuard& guard, const std::st
   req.headers = headers.data();
   req.header_count = headers.size();
   req.body = herald::sdk::str(form);
+  req.remote_address = herald::sdk::str("127.0.0.1:40000");
   struct Out {
     int status = 0;
     std::string body;
@@ -345,7 +346,8 @@ json::array npm_replies() {
 TEST(PusherSigningCrosscheck, GuardRepliesMatchTheNpmLibrary) {
   AllowAllHost host;
   GuardConfig config(
-      {{"key", kKey}, {"secret", kSecret}, {"encryption_master_key_base64", kMaster}});
+      {{"key", kKey}, {"secret", kSecret}, {"encryption_master_key_base64", kMaster},
+       {"trusted_proxies", "127.0.0.1"}});  // the identity header comes from a trusted proxy
   const herald::pusher::PusherGuard guard(herald::sdk::Host(&host.api),
                                           herald::sdk::Config(&config.c));
   const json::array npm = npm_replies();
@@ -400,6 +402,7 @@ encryption_master_key_base64 = ")" +
 scheme = "http"
 host = "127.0.0.1"
 port = 9
+trusted_proxies = ["127.0.0.1"]   # the test sends X-Herald-User as a trusted proxy would
 )";
   HeraldServer server(dir, config);
   const json::array npm = npm_replies();

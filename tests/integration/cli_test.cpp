@@ -306,7 +306,7 @@ TEST_F(CliPublish, ShippedConfigLogsThroughTheLogConnection) {
   const ProcessResult r =
       Herald({"publish", "order.1", "-m", R"({"status":"purchased"})", "--config", shipped.string(),
               "--plugin-dir", kPluginDir.string()},
-             {{"BROADCAST_CONNECTION", "log"}, {"HERALD_APP_SECRET", "s"}, {"HERALD_JWT_SECRET", "j"}});
+             {{"BROADCAST_CONNECTION", "log"}, {"HERALD_APP_SECRET", "s"}, {"HERALD_JWT_SECRET", "jwt-secret-of-at-least-32-bytes-0123"}});
   ExpectExit(r, 0);
   EXPECT_THAT(split_lines(r.out),
               ElementsAre(EndsWith(LogLine("order.1", R"({"status":"purchased"})"))));
@@ -594,7 +594,7 @@ rule = { allow = true }
 TEST_F(CliCheck, ABadServerListenFromTheEnvironmentIsRefusedAsServeWould) {
   const fs::path shipped = kSourceDir / "config/broadcasting.toml";
   const std::vector<std::pair<std::string, std::string>> env{
-      {"HERALD_APP_SECRET", "s"}, {"HERALD_JWT_SECRET", "j"}, {"HERALD_LISTEN", "nonsense"}};
+      {"HERALD_APP_SECRET", "s"}, {"HERALD_JWT_SECRET", "jwt-secret-of-at-least-32-bytes-0123"}, {"HERALD_LISTEN", "nonsense"}};
   const ProcessResult check = Herald({"--config", shipped.string(), "check"}, env);
   ExpectErrorThat(check, 2, HasSubstr("`server.listen` `nonsense` has no port"));
   const ProcessResult serve = Herald({"--config", shipped.string(), "serve"}, env);
@@ -605,7 +605,7 @@ TEST_F(CliCheck, ShippedConfigIsOk) {
   const fs::path shipped = kSourceDir / "config/broadcasting.toml";
   // Its secrets come from the environment (scripts/run.sh generates them into herald.env).
   const ProcessResult r = Herald({"--config", shipped.string(), "check"},
-                                 {{"HERALD_APP_SECRET", "s"}, {"HERALD_JWT_SECRET", "j"}});
+                                 {{"HERALD_APP_SECRET", "s"}, {"HERALD_JWT_SECRET", "jwt-secret-of-at-least-32-bytes-0123"}});
   ExpectExit(r, 0);
   EXPECT_THAT(r.out, AllOf(StartsWith(shipped.string() + ": OK ("), EndsWith(")\n")));
   EXPECT_THAT(split_lines(r.out), SizeIs(1));

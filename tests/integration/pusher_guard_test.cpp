@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -19,6 +20,7 @@
 #include <boost/json.hpp>
 
 #include "auth/auth_request.hpp"
+#include "auth/jwt.hpp"
 #include "broadcast/broadcast.hpp"
 #include "broadcast/broadcast_manager.hpp"
 #include "runtime/runtime.hpp"
@@ -59,6 +61,12 @@ rule = { allow = true }
 [[authorize.topics]]
 pattern = "news"
 rule = { allow = true }
+[[authorize.topics]]
+pattern = "room.{id}"
+rule = { jwt = { secret = "guard-test-jwt-secret-0123456789abcdef" } }
+[[authorize.topics]]
+pattern = "#signin"
+rule = { jwt = { secret = "guard-test-jwt-secret-0123456789abcdef" } }
 
 [connections.pusher]
 driver = "pusher"
@@ -69,6 +77,7 @@ encryption_master_key_base64 = "zyrm8pvV2C9fJcBfhyXzvxbJVN/H7QLmbe0xJi1GhPU="
 scheme = "http"
 host = "127.0.0.1"
 port = 9
+trusted_proxies = ["127.0.0.1"]
 
 [connections.plain]
 driver = "pusher"
@@ -79,7 +88,27 @@ scheme = "http"
 host = "127.0.0.1"
 port = 9
 user_header = "X-Auth-User"
+trusted_proxies = ["127.0.0.0/8"]
+
+# No trusted proxy: a client-sent identity header is ignored; the verified JWT is the user.
+[connections.strict]
+driver = "pusher"
+app_id = "3"
+key = "278d425bdf160c739803"
+secret = "7ad3773142a6692b25b8"
+scheme = "http"
+host = "127.0.0.1"
+port = 9
 )";
+
+std::string Token(const boost::json::object& extra) {
+  boost::json::object claims = extra;
+  claims["exp"] = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count() +
+                  600;
+  return sign_jwt(claims, "guard-test-jwt-secret-0123456789abcdef");
+}
 
 class PusherGuardPluginTest : public ::testing::Test {
  protected:
@@ -193,7 +222,48 @@ TEST_F(PusherGuardPluginTest, PresenceWithoutIdentityIsDeniedAndLogged) {
   EXPECT_FALSE(s.success());
   EXPECT_FALSE(s.has_response());
   EXPECT_THAT(log_.str(),
-              HasSubstr("[pusher] pusher auth: denied presence-foobar: no user identity"));
+              HasSubstr("[pusher] pusher auth: denied presence-foobar: no verified user identity"));
+}
+
+// Issue 11, through the real host and plugin (SDK ABI 1.3 authorize_topic_claims): the user of
+// a presence channel is the verified token's `sub`/`user_info`; a client-sent header is not.
+TEST_F(PusherGuardPluginTest, PresenceIdentityFromTheVerifiedJwtNotFromAClientHeader) {
+  const std::string token = Token({{"sub", "7"}, {"user_info", {{"name", "Ann"}}}});
+  const auto s = guard("strict").authorize(
+      form("socket_id=1.2&channel_name=presence-room.1",
+           {{"Authorization", "Bearer " + token}, {"X-Herald-User", R"({"id":"admin"})"}}));
+  EXPECT_TRUE(s.success());
+  ASSERT_TRUE(s.response());
+  const auto reply = boost::json::parse(s.response()->body).as_object();
+  EXPECT_EQ(reply.at("channel_data").as_string(), R"({"user_id":"7","user_info":{"name":"Ann"}})");
+
+  // The header alone, from an address nobody trusts: no presence.
+  const auto forged = guard("strict").authorize(
+      form("socket_id=1.2&channel_name=presence-foobar", {{"X-Herald-User", R"({"id":"admin"})"}}));
+  EXPECT_FALSE(forged.success());
+  // A bad token: the rule denies.
+  EXPECT_FALSE(guard("strict")
+                   .authorize(form("socket_id=1.2&channel_name=presence-room.1",
+                                   {{"Authorization", "Bearer x.y.z"}}))
+                   .success());
+}
+
+TEST_F(PusherGuardPluginTest, SignInIdentityFromTheUserTopicRule) {
+  const std::string token = Token({{"sub", "12345"}});
+  const auto s = guard("strict").authorize(
+      form("socket_id=1234.1234", {{"Authorization", "Bearer " + token}}));
+  EXPECT_TRUE(s.success());
+  ASSERT_TRUE(s.response());
+  // The official sign-in vector: the same user_data as the header-based test below.
+  EXPECT_EQ(
+      *s.response(),
+      json_response(
+          200,
+          R"({"auth":"278d425bdf160c739803:4708d583dada6a56435fb8bc611c77c359a31eebde13337c16ab43aa6de336ba",)"
+          R"("user_data":"{\"id\":\"12345\"}"})"));
+  EXPECT_FALSE(guard("strict")
+                   .authorize(form("socket_id=1234.1234", {{"X-Herald-User", R"({"id":"12345"})"}}))
+                   .success());
 }
 
 TEST_F(PusherGuardPluginTest, EncryptedChannelWithAndWithoutMasterKey) {

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "auth/jwt.hpp"
+#include "cli_test_support.hpp"
 #include "herald_server.hpp"
 
 namespace {
@@ -62,11 +63,35 @@ TEST_F(ServeAuthorize, NoAuthorizePathMeansNoEndpoint) {
   EXPECT_EQ(server.get(kPath + "?channel_name=custom").status, 404);
 }
 
-TEST_F(ServeAuthorize, NotAGuardAnswers200WithAnEmptyBody) {
+// Spiral answers 200 for a default connection that is not a guard; Herald (issue 11) lets the
+// host's topic rules decide the requested `topic`/`channel_name` instead: deny unless allowed.
+TEST_F(ServeAuthorize, NotAGuardDeniesUnlessATopicRuleAllows) {
   HeraldServer server(dir_, "default = \"null\"\n[authorize]\npath = \"/broadcasting/auth\"\n"
+                            "[[authorize.topics]]\npattern = \"news\"\nrule = { allow = true }\n"
+                            "[[authorize.topics]]\npattern = \"topic\"\n"
+                            "rule = { header = \"SECRET\", equals = \"secret\" }\n"
                             "[connections.null]\ndriver = \"null\"\n");
-  const HttpReply r = server.post(kPath, "channel_name=anything");
-  EXPECT_EQ(r.status, 200);
+  const auto form = [&](const std::string& body, const std::vector<std::pair<std::string, std::string>>& extra = {}) {
+    std::vector<std::pair<std::string, std::string>> headers{
+        {"Content-Type", "application/x-www-form-urlencoded"}};
+    headers.insert(headers.end(), extra.begin(), extra.end());
+    return http_request(server.port(), "POST", kPath, body, headers).status;
+  };
+  EXPECT_EQ(form("channel_name=anything"), 403);  // no rule matches
+  EXPECT_EQ(form(""), 403);                       // no topic at all
+  EXPECT_EQ(form("socket_id=1.2"), 403);
+  EXPECT_EQ(form("channel_name=news"), 200);
+  EXPECT_EQ(server.get(kPath + "?topic=news").status, 200);
+  EXPECT_EQ(form("channel_name=topic"), 403);
+  EXPECT_EQ(form("channel_name=topic", {{"SECRET", "secret"}}), 200);
+  // Every requested topic must be allowed.
+  EXPECT_EQ(server.get(kPath + "?topic=news&topic=anything").status, 403);
+  // At most 16 topics per request (each may cost a rule call).
+  std::string many;
+  for (int i = 0; i < 17; ++i) many += "&topic=news";
+  EXPECT_EQ(server.get(kPath + "?" + many.substr(1)).status, 403);
+  EXPECT_EQ(server.get(kPath + "?" + many.substr(12)).status, 200);
+  const HttpReply r = server.post(kPath, "channel_name=news");
   EXPECT_EQ(r.body, "");
 }
 
@@ -150,7 +175,10 @@ TEST_F(ServeAuthorize, CorsPreflightAndHeadersForConfiguredOriginsOnly) {
   EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "https://app.example");
   EXPECT_EQ(r.header("Access-Control-Allow-Credentials"), "true");
   EXPECT_THAT(r.header("Access-Control-Allow-Methods"), HasSubstr("POST"));
-  EXPECT_EQ(r.header("Access-Control-Allow-Headers"), "authorization, x-csrf-token");
+  // A fixed list of what the endpoint reads, never the requested headers echoed back.
+  EXPECT_EQ(r.header("Access-Control-Allow-Headers"),
+            "Authorization, Content-Type, X-CSRF-Token, X-Requested-With, X-Socket-ID");
+  EXPECT_EQ(r.header("Vary"), "Origin");
 
   r = server.get(kPath + "?channel_name=topic", {{"Origin", "https://app.example"}, {"SECRET", "secret"}});
   EXPECT_EQ(r.status, 200);
@@ -161,9 +189,52 @@ TEST_F(ServeAuthorize, CorsPreflightAndHeadersForConfiguredOriginsOnly) {
   r = server.get(kPath + "?channel_name=topic", {{"Origin", "https://evil.example"}, {"SECRET", "secret"}});
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "");
+  EXPECT_EQ(r.header("Vary"), "Origin");  // always: caches must key the answer by Origin
   r = http_request(server.port(), "OPTIONS", kPath, {},
                    {{"Origin", "https://evil.example"}, {"Access-Control-Request-Method", "POST"}});
   EXPECT_EQ(r.status, 403);
+}
+
+// "*" answers any origin with `Access-Control-Allow-Origin: *` and never with credentials; the
+// `null` origin gets no CORS headers at all; a named origin keeps its credentials.
+TEST_F(ServeAuthorize, CorsWildcardNeverGoesWithCredentialsAndNullIsNeverAllowed) {
+  HeraldServer server(dir_, GuardConfig("cors_origins = [\"*\", \"https://app.example\"]\n"));
+  HttpReply r = server.get(kPath + "?channel_name=topic",
+                           {{"Origin", "https://evil.example"}, {"SECRET", "secret"}});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "*");
+  EXPECT_EQ(r.header("Access-Control-Allow-Credentials"), "");
+  EXPECT_EQ(r.header("Vary"), "Origin");
+  r = http_request(server.port(), "OPTIONS", kPath, {},
+                   {{"Origin", "https://evil.example"}, {"Access-Control-Request-Method", "POST"},
+                    {"Access-Control-Request-Headers", "x-anything, cookie"}});
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "*");
+  EXPECT_EQ(r.header("Access-Control-Allow-Credentials"), "");
+  EXPECT_THAT(r.header("Access-Control-Allow-Headers"), ::testing::Not(HasSubstr("x-anything")));
+
+  r = server.get(kPath + "?channel_name=topic", {{"Origin", "null"}, {"SECRET", "secret"}});
+  EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "");
+  EXPECT_EQ(r.header("Access-Control-Allow-Credentials"), "");
+  EXPECT_EQ(r.header("Vary"), "Origin");
+
+  r = server.get(kPath + "?channel_name=topic",
+                 {{"Origin", "https://app.example"}, {"SECRET", "secret"}});
+  EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "https://app.example");
+  EXPECT_EQ(r.header("Access-Control-Allow-Credentials"), "true");
+}
+
+TEST_F(ServeAuthorize, CorsOriginsMustBeOriginsAndNeverNull) {
+  for (const char* bad : {"null", "app.example", "https://app.example/path", "https://"}) {
+    const auto path = dir_.write("broadcasting.toml",
+                                 std::string("default = \"null\"\n[server]\ncors_origins = [\"") + bad +
+                                     "\"]\n[connections.null]\ndriver = \"null\"\n");
+    const auto r = herald::cli_test::RunProcess(
+        HERALD_TEST_BINARY, {"--config", path.string(), "--plugin-dir", HERALD_TEST_PLUGIN_DIR, "check"});
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_THAT(r.err, HasSubstr("broadcasting.toml:")) << bad;
+    EXPECT_THAT(r.err, HasSubstr("`server.cors_origins`")) << bad;
+  }
 }
 
 TEST_F(ServeAuthorize, EveryDecisionIsLoggedAtDebugAndCounted) {

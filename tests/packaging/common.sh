@@ -65,7 +65,7 @@ run_ok() {
 # of this test's environment that herald reads (HERALD_*, BROADCAST_*), with the two secrets
 # the shipped config reads (a user sets them, or the env_file the .deb generates holds them).
 herald_clean() {
-  env -i PATH=/usr/bin:/bin HOME="${HOME:-/root}" HERALD_APP_SECRET=s HERALD_JWT_SECRET=j "$@"
+  env -i PATH=/usr/bin:/bin HOME="${HOME:-/root}" HERALD_APP_SECRET=s HERALD_JWT_SECRET=jwt-secret-of-at-least-32-bytes-0123 "$@"
 }
 
 # The names (not paths) of the *.so files in a directory, sorted, one per line.

@@ -65,14 +65,14 @@ run_ok "herald --version" herald_clean "$prefix/bin/herald" --version
 # run from an empty directory, use PREFIX's plugins and PREFIX/etc/herald/broadcasting.toml.
 expect_installed_herald_works() {
   local p=$1
-  run_ok "herald drivers" bash -c "cd '$work/cwd' && env -i PATH=/usr/bin:/bin HERALD_APP_SECRET=s HERALD_JWT_SECRET=j '$p/bin/herald' drivers"
+  run_ok "herald drivers" bash -c "cd '$work/cwd' && env -i PATH=/usr/bin:/bin HERALD_APP_SECRET=s HERALD_JWT_SECRET=jwt-secret-of-at-least-32-bytes-0123 '$p/bin/herald' drivers"
   expect_contains "herald drivers" "$RUN_OUT" "$p/lib/herald/plugins/herald_log.so"
   expect_contains "herald drivers" "$RUN_OUT" "$p/lib/herald/plugins/herald_null.so"
   # The shipped config's secrets come from the environment here (or its env_file).
-  run_ok "herald check" bash -c "cd '$work/cwd' && env -i PATH=/usr/bin:/bin HERALD_APP_SECRET=s HERALD_JWT_SECRET=j '$p/bin/herald' check"
+  run_ok "herald check" bash -c "cd '$work/cwd' && env -i PATH=/usr/bin:/bin HERALD_APP_SECRET=s HERALD_JWT_SECRET=jwt-secret-of-at-least-32-bytes-0123 '$p/bin/herald' check"
   expect_contains "herald check" "$RUN_OUT" "$p/etc/herald/broadcasting.toml: OK"
   run_ok "herald publish" bash -c \
-    "cd '$work/cwd' && env -i PATH=/usr/bin:/bin HERALD_APP_SECRET=s HERALD_JWT_SECRET=j '$p/bin/herald' publish -c log order.1 -m hello"
+    "cd '$work/cwd' && env -i PATH=/usr/bin:/bin HERALD_APP_SECRET=s HERALD_JWT_SECRET=jwt-secret-of-at-least-32-bytes-0123 '$p/bin/herald' publish -c log order.1 -m hello"
   expect_contains "herald publish" "$RUN_OUT" "Broadcasting on channels [order.1] with payload: hello"
 }
 step "installed herald: drivers, check, publish with no flags"

@@ -213,7 +213,9 @@ class WsE2ETest : public ::testing::Test {
            "[[authorize.topics]]\npattern = \"room\"\nrule = { allow = true }\n\n"
            "[connections.websocket]\ndriver = \"websocket\"\nlisten = \"127.0.0.1:" +
            port + "\"\napp_id = \"" + kAppId + "\"\nkey = \"" + kAppKey + "\"\nsecret = \"" +
-           kAppSecret + "\"\n" + ws_extra +
+           kAppSecret + "\"\n" +
+           // The test peers send X-Herald-User from loopback, as a trusted proxy would.
+           "trusted_proxies = [\"127.0.0.1\"]\n" + ws_extra +
            "\n[connections.to_ws]\ndriver = \"pusher\"\napp_id = \"" + kAppId + "\"\nkey = \"" +
            kAppKey + "\"\nsecret = \"" + kAppSecret + "\"\nhost = \"127.0.0.1\"\nport = " + port +
            "\nscheme = \"http\"\n";

@@ -39,6 +39,9 @@ struct FakeHost {
     return int(HERALD_TOPIC_ALLOW);
   };
   std::mutex mutex;
+  // topic -> the claims of the token a jwt rule verified (ABI 1.3), when the rule allows.
+  std::function<std::optional<std::string>(std::string_view topic)> claims =
+      [](std::string_view) { return std::optional<std::string>(); };
   std::vector<std::string> asked;  // topics the guard asked about
   std::vector<std::pair<int, std::string>> logs;
   herald_host_api api{};
@@ -63,6 +66,15 @@ struct FakeHost {
       }
       int rc = self->rules(t);
       if (rc < 0) herald_error_set(err, "rule webhook unreachable");
+      return rc;
+    };
+    api.authorize_topic_claims = [](void* ctx, const herald_request* request, herald_str topic,
+                                    herald_param_fn on_param, herald_write_fn on_claims,
+                                    void* user, herald_error* err) {
+      auto* self = static_cast<FakeHost*>(ctx);
+      const int rc = self->api.authorize_topic(ctx, request, topic, on_param, user, err);
+      if (rc == HERALD_TOPIC_ALLOW && on_claims != nullptr)
+        if (auto c = self->claims(herald::sdk::view(topic))) on_claims(user, herald::sdk::str(*c));
       return rc;
     };
   }
@@ -112,6 +124,7 @@ struct Cfg {
 
 struct Req {
   std::string method = "POST", path = "/broadcasting/auth", query, body;
+  std::string remote = "127.0.0.1:5555";
   std::vector<std::pair<std::string, std::string>> headers{
       {"Content-Type", "application/x-www-form-urlencoded"}};
   std::vector<herald_header> raw_headers;
@@ -131,7 +144,7 @@ struct Req {
     r.headers = raw_headers.data();
     r.header_count = raw_headers.size();
     r.body = herald::sdk::str(body);
-    r.remote_address = herald::sdk::str("127.0.0.1:5555");
+    r.remote_address = herald::sdk::str(remote);
     return herald::sdk::Request(&r);
   }
 };
@@ -196,6 +209,9 @@ class PusherGuardTest : public ::testing::Test {
     }
   }
 
+  // The test's requests come from 127.0.0.1: make that a trusted proxy for `user_header`.
+  void TrustLoopback() { cfg_.json.emplace_back("trusted_proxies", R"(["127.0.0.1/8", "::1"])"); }
+
   FakeHost host_;
   Cfg cfg_;
 };
@@ -256,6 +272,7 @@ TEST_F(PusherGuardTest, RuleFailureIsAnError) {
 // ---- presence ----
 
 TEST_F(PusherGuardTest, PresenceUsesTheIdentityHeaderAndTheRightVectorPairing) {
+  TrustLoopback();
   Req req = form("socket_id=1234.1234&channel_name=presence-foobar");
   req.header("X-Herald-User", R"({"id":10,"info":{"name":"Mr. Channels"}})");
   Outcome out = run(req);
@@ -269,6 +286,7 @@ TEST_F(PusherGuardTest, PresenceUsesTheIdentityHeaderAndTheRightVectorPairing) {
 }
 
 TEST_F(PusherGuardTest, PresenceWithAPlainIdAndAliasKeys) {
+  TrustLoopback();
   Req plain = form("socket_id=1.2&channel_name=presence-room.5");
   plain.header("x-herald-user", " 42 ");  // header names are case-insensitive; value trimmed
   Outcome out = run(plain);
@@ -287,14 +305,15 @@ TEST_F(PusherGuardTest, PresenceWithoutIdentityIsDeniedWithAReason) {
   Outcome out = run(form("socket_id=1.2&channel_name=presence-room.5"));
   EXPECT_FALSE(out.success);
   EXPECT_FALSE(out.status);
-  EXPECT_THAT(host_.asked, IsEmpty());  // denied before the rules run
+  EXPECT_THAT(host_.asked, ElementsAre("room.5"));  // allowed by a rule that verified no token
   ASSERT_EQ(host_.logs.size(), 1u);
   EXPECT_EQ(host_.logs[0].first, HERALD_LOG_WARN);
-  EXPECT_THAT(host_.logs[0].second, HasSubstr("denied presence-room.5: no user identity"));
-  EXPECT_THAT(host_.logs[0].second, HasSubstr("X-Herald-User"));
+  EXPECT_THAT(host_.logs[0].second, HasSubstr("denied presence-room.5: no verified user identity"));
+  EXPECT_THAT(host_.logs[0].second, HasSubstr("trusted_proxies"));
 }
 
 TEST_F(PusherGuardTest, PresenceWithABadIdentityIsDenied) {
+  TrustLoopback();
   for (const char* bad : {R"({"info":{}})", R"({"id":""})", R"({"id":1.5})", R"({"id":true})",
                           R"({"id":"1","info":"x"})", R"({"id":"1")", "   "}) {
     host_.logs.clear();
@@ -324,6 +343,7 @@ TEST_F(PusherGuardTest, FormIdentityOnlyWhenExplicitlyAllowed) {
 }
 
 TEST_F(PusherGuardTest, IdentityHeaderNameIsConfigurableOrOff) {
+  TrustLoopback();
   cfg_.set("user_header", "X-Auth-User");
   Req req = form("socket_id=1.2&channel_name=presence-a");
   req.header("X-Herald-User", "1");
@@ -335,7 +355,7 @@ TEST_F(PusherGuardTest, IdentityHeaderNameIsConfigurableOrOff) {
 
   cfg_.set("user_header", "");
   EXPECT_FALSE(run(req).success);
-  EXPECT_THAT(host_.all_logs(), HasSubstr("set `user_header` or `user_from_form`"));
+  EXPECT_THAT(host_.all_logs(), HasSubstr("no verified user identity"));
 }
 
 // ---- encrypted ----
@@ -370,6 +390,7 @@ TEST_F(PusherGuardTest, EncryptedChannelWithoutMasterKeyIsAConfigError) {
 // ---- user sign-in ----
 
 TEST_F(PusherGuardTest, UserSignInWithTheOfficialVector) {
+  TrustLoopback();
   Req req = form("socket_id=1234.1234");
   req.path = "/pusher/user-auth";
   req.header("X-Herald-User", R"({"id":"12345"})");
@@ -385,6 +406,7 @@ TEST_F(PusherGuardTest, UserSignInWithTheOfficialVector) {
 }
 
 TEST_F(PusherGuardTest, UserSignInCarriesInfoAndWatchlistWithAStringId) {
+  TrustLoopback();
   Req req = form("socket_id=1.2");
   req.header("X-Herald-User", R"({"id":42,"info":{"name":"Ann"},"watchlist":["7","8"]})");
   Outcome out = run(req);
@@ -398,7 +420,139 @@ TEST_F(PusherGuardTest, UserSignInWithoutIdentityIsDenied) {
   Outcome out = run(form("socket_id=1.2"));
   EXPECT_FALSE(out.success);
   EXPECT_FALSE(out.status);
-  EXPECT_THAT(host_.all_logs(), HasSubstr("denied user sign-in: no user identity"));
+  EXPECT_THAT(host_.all_logs(), HasSubstr("denied user sign-in: no verified user identity"));
+  // No rule for the sign-in pseudo-topic: denied as well.
+  host_.rules = [](std::string_view) { return int(HERALD_TOPIC_NO_MATCH); };
+  EXPECT_FALSE(run(form("socket_id=1.2")).success);
+  EXPECT_THAT(host_.all_logs(), HasSubstr("no topic rule matches `#signin`"));
+}
+
+// ---- issue 11: identity from a verified source ----
+
+// Anyone could send X-Herald-User: without `trusted_proxies` the header is never believed.
+TEST_F(PusherGuardTest, AClientSentIdentityHeaderIsNotTrustedByDefault) {
+  Req presence = form("socket_id=1.2&channel_name=presence-room.5");
+  presence.header("X-Herald-User", R"({"id":"admin"})");
+  Outcome out = run(presence);
+  EXPECT_FALSE(out.success);
+  Req signin = form("socket_id=1.2");
+  signin.header("X-Herald-User", R"({"id":"admin"})");
+  EXPECT_FALSE(run(signin).success);
+}
+
+TEST_F(PusherGuardTest, TheIdentityHeaderIsTrustedOnlyFromTheListedProxies) {
+  cfg_.json.emplace_back("trusted_proxies", R"(["10.0.0.0/8", "fd00::/8"])");
+  for (const char* remote : {"10.1.2.3:40000", "[fd00::5]:40000", "[::ffff:10.9.9.9]:1"}) {
+    Req req = form("socket_id=1.2&channel_name=presence-room.5");
+    req.remote = remote;
+    req.header("X-Herald-User", R"({"id":"7"})");
+    Outcome out = run(req);
+    ASSERT_TRUE(out.success) << remote;
+    EXPECT_EQ(out.json().at("channel_data").as_string(), R"({"user_id":"7"})") << remote;
+  }
+  for (const char* remote : {"127.0.0.1:40000", "11.0.0.1:1", "[fe80::1]:1", "garbage"}) {
+    Req req = form("socket_id=1.2&channel_name=presence-room.5");
+    req.remote = remote;
+    req.header("X-Herald-User", R"({"id":"7"})");
+    EXPECT_FALSE(run(req).success) << remote;
+  }
+}
+
+TEST_F(PusherGuardTest, PresenceIdentityComesFromTheVerifiedTokenClaims) {
+  host_.claims = [](std::string_view topic) -> std::optional<std::string> {
+    if (topic != "room.5") return std::nullopt;
+    return R"({"sub":"7","user_info":{"name":"Ann"},"exp":1})";
+  };
+  Req req = form("socket_id=1.2&channel_name=presence-room.5");
+  req.header("X-Herald-User", R"({"id":"admin"})");  // not from a trusted proxy: ignored
+  Outcome out = run(req);
+  ASSERT_TRUE(out.success);
+  EXPECT_EQ(out.json().at("channel_data").as_string(),
+            R"({"user_id":"7","user_info":{"name":"Ann"}})");
+  EXPECT_EQ(out.json().at("auth").as_string(),
+            sig(R"(1.2:presence-room.5:{"user_id":"7","user_info":{"name":"Ann"}})"));
+
+  // Claims without a usable `sub`, or with a `user_info` that is no object: denied.
+  for (const char* bad : {R"({"name":"x"})", R"({"sub":""})", R"({"sub":"1","user_info":"x"})"}) {
+    host_.claims = [bad](std::string_view) { return std::optional<std::string>(bad); };
+    EXPECT_FALSE(run(form("socket_id=1.2&channel_name=presence-room.5")).success) << bad;
+  }
+  // A rule that denies hands back no claims (the host never calls on_claims then).
+  host_.claims = [](std::string_view) { return std::optional<std::string>(R"({"sub":"7"})"); };
+  host_.rules = [](std::string_view) { return int(HERALD_TOPIC_DENY); };
+  EXPECT_FALSE(run(form("socket_id=1.2&channel_name=presence-room.5")).success);
+}
+
+TEST_F(PusherGuardTest, SignInIdentityComesFromTheUserTopicRule) {
+  host_.claims = [](std::string_view topic) -> std::optional<std::string> {
+    if (topic != "#signin") return std::nullopt;
+    return R"({"sub":42,"user_info":{"name":"Ann"},"watchlist":["7"]})";
+  };
+  Outcome out = run(form("socket_id=1.2"));
+  ASSERT_TRUE(out.success);
+  EXPECT_THAT(host_.asked, ElementsAre("#signin"));
+  const std::string user_data(out.json().at("user_data").as_string());
+  EXPECT_EQ(user_data, R"({"id":"42","user_info":{"name":"Ann"},"watchlist":["7"]})");
+  EXPECT_EQ(out.json().at("auth").as_string(), sig("1.2::user::" + user_data));
+
+  // `user_topic` names another pseudo-topic; its rule denying denies the sign-in.
+  cfg_.set("user_topic", "users.me");
+  host_.asked.clear();
+  EXPECT_FALSE(run(form("socket_id=1.2")).success);  // no claims for users.me
+  EXPECT_THAT(host_.asked, ElementsAre("users.me"));
+  host_.rules = [](std::string_view) { return int(HERALD_TOPIC_DENY); };
+  EXPECT_FALSE(run(form("socket_id=1.2")).success);
+  EXPECT_THAT(host_.all_logs(), HasSubstr("the `users.me` rule denied it"));
+}
+
+TEST_F(PusherGuardTest, TrustedProxiesAndUserTopicAreChecked) {
+  auto error = [this](const char* key, const char* json) {
+    cfg_.json = {{key, json}};
+    try {
+      make();
+    } catch (const herald::sdk::ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("<accepted>");
+  };
+  EXPECT_THAT(error("trusted_proxies", R"(["10.0.0.0/33"])"), HasSubstr("`trusted_proxies` must be a list"));
+  EXPECT_THAT(error("trusted_proxies", R"(["example.com"])"), HasSubstr("`example.com` is neither"));
+  EXPECT_THAT(error("trusted_proxies", R"([1])"), HasSubstr("`trusted_proxies` must be a list"));
+  EXPECT_THAT(error("trusted_proxies", R"("x")"), HasSubstr("`trusted_proxies` must be a list"));
+  EXPECT_EQ(error("trusted_proxies", R"(["10.0.0.0/8", "::1", "fd00::/8", "192.168.1.1"])"), "<accepted>");
+  // A header named on purpose with nobody trusted to set it would silently never work.
+  cfg_.json.clear();
+  cfg_.set("user_header", "X-Auth-User");
+  try {
+    make();
+    ADD_FAILURE() << "accepted";
+  } catch (const herald::sdk::ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("`user_header` is trusted only from `trusted_proxies`"));
+  }
+  cfg_.set("user_header", "");
+  EXPECT_NO_THROW(make());
+  cfg_.set("user_topic", "");
+  EXPECT_THROW(make(), herald::sdk::ConfigError);
+}
+
+TEST(PusherGuardCidr, MatchesPrefixesOfBothFamilies) {
+  using namespace herald::pusher::guard_detail;
+  auto in = [](const char* cidr, const char* remote) {
+    auto c = parse_cidr(cidr);
+    auto ip = remote_ip(remote);
+    return c && ip && contains(*c, *ip);
+  };
+  EXPECT_TRUE(in("10.0.0.0/8", "10.255.0.1:1"));
+  EXPECT_FALSE(in("10.0.0.0/8", "11.0.0.1:1"));
+  EXPECT_TRUE(in("192.168.1.0/25", "192.168.1.127:1"));
+  EXPECT_FALSE(in("192.168.1.0/25", "192.168.1.128:1"));
+  EXPECT_TRUE(in("0.0.0.0/0", "8.8.8.8:53"));
+  EXPECT_TRUE(in("::1", "[::1]:80"));
+  EXPECT_FALSE(in("::1", "127.0.0.1:80"));  // families never mix
+  EXPECT_TRUE(in("127.0.0.1", "[::ffff:127.0.0.1]:80"));  // IPv4-mapped counts as IPv4
+  EXPECT_FALSE(parse_cidr("1.2.3.4/"));
+  EXPECT_FALSE(parse_cidr("::/129"));
+  EXPECT_FALSE(remote_ip("[::1:80"));
 }
 
 // ---- public channels ----
@@ -536,7 +690,7 @@ TEST(PusherGuardConfig, ValidateChecksEverySetting) {
   Cfg ok;
   EXPECT_EQ(validate_error(ok), "");
   ok.set("encryption_master_key_base64", std::string(kMasterKey)).set("user_header", "X-User");
-  ok.json = {{"user_from_form", "false"}};
+  ok.json = {{"user_from_form", "false"}, {"trusted_proxies", R"(["10.0.0.1"])"}};
   EXPECT_EQ(validate_error(ok), "");
 
   Cfg no_key;

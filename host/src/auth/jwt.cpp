@@ -34,7 +34,9 @@ std::string base64url_encode(std::string_view in) {
   return out;
 }
 
-// Unpadded base64url (RFC 7515 section 2); nullopt for any other character or a bad length.
+// Unpadded base64url (RFC 7515 section 2); nullopt for any other character, a bad length or
+// non-zero unused bits in the last character (canonical form only: otherwise up to four
+// spellings decode to the same bytes, and a token's text would not identify it).
 std::optional<std::string> base64url_decode(std::string_view in) {
   if (in.size() % 4 == 1) return std::nullopt;
   std::string out;
@@ -62,6 +64,7 @@ std::optional<std::string> base64url_decode(std::string_view in) {
       out += static_cast<char>((buffer >> bits) & 0xFF);
     }
   }
+  if ((buffer & ((1u << bits) - 1u)) != 0) return std::nullopt;
   return out;
 }
 
@@ -120,6 +123,8 @@ JwtResult verify_jwt(std::string_view token, const JwtOptions& options,
   if (!header) return refuse("token header is not base64url-encoded JSON");
   const boost::json::value* alg = header->if_contains("alg");
   if (alg == nullptr || !alg->is_string()) return refuse("token header has no `alg`");
+  // RFC 7515 section 4.1.11: an extension the recipient does not understand must be refused.
+  if (header->contains("crit")) return refuse("token header has `crit` (no extension is supported)");
   const std::string_view algorithm = alg->get_string();
   const EVP_MD* md = digest_for(algorithm);
   if (md == nullptr ||
@@ -147,11 +152,26 @@ JwtResult verify_jwt(std::string_view token, const JwtOptions& options,
   const double now_s =
       std::chrono::duration<double>(now.time_since_epoch()).count();
   const double leeway = static_cast<double>(options.leeway.count());
-  if (auto exp = numeric_date(*claims, "exp", malformed); exp && now_s >= *exp + leeway)
-    return refuse("token has expired");
+  const auto exp = numeric_date(*claims, "exp", malformed);
+  if (exp && now_s >= *exp + leeway) return refuse("token has expired");
+  if (!exp && !malformed && options.require_exp) return refuse("token has no `exp`");
   if (auto nbf = numeric_date(*claims, "nbf", malformed); nbf && now_s + leeway < *nbf)
     return refuse("token is not valid yet (nbf)");
   if (malformed) return refuse("token `exp` or `nbf` is not a number");
+  if (options.issuer) {
+    const boost::json::value* iss = claims->if_contains("iss");
+    if (iss == nullptr || !iss->is_string() || iss->get_string() != *options.issuer)
+      return refuse("token `iss` is not the expected issuer");
+  }
+  if (options.audience) {
+    // RFC 7519 section 4.1.3: a string, or an array of strings one of which must be ours.
+    const boost::json::value* aud = claims->if_contains("aud");
+    bool ours = false;
+    if (aud != nullptr && aud->is_string()) ours = aud->get_string() == *options.audience;
+    if (aud != nullptr && aud->is_array())
+      for (const auto& a : aud->get_array()) ours = ours || (a.is_string() && a.get_string() == *options.audience);
+    if (!ours) return refuse("token `aud` does not name the expected audience");
+  }
   return JwtResult{std::move(claims), {}};
 }
 
@@ -164,6 +184,18 @@ std::string sign_jwt(const boost::json::object& claims, std::string_view secret,
                               base64url_encode(boost::json::serialize(claims));
   const std::string signature = hmac(md, secret, signing_input);
   return signing_input + "." + base64url_encode(signature);
+}
+
+std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const std::string raw = hmac(EVP_sha256(), key, data);
+  std::string out;
+  out.reserve(raw.size() * 2);
+  for (unsigned char c : raw) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
 }
 
 std::optional<std::string> claim_text(const boost::json::object& claims, std::string_view name) {

@@ -427,9 +427,12 @@ TopicDecision TopicRegistry::authorize(const AuthRequest& request, std::string_v
   }
   if (!callback) return TopicDecision::no_match;
   try {
-    return (*callback)(request, match) ? TopicDecision::allow : TopicDecision::deny;
+    if ((*callback)(request, match)) return TopicDecision::allow;
+    match.verified_claims.clear();  // only an allowing rule vouches for an identity
+    return TopicDecision::deny;
   } catch (...) {
     // A failing rule (bad token, unreachable webhook...) must never grant access.
+    match.verified_claims.clear();
     return TopicDecision::deny;
   }
 }

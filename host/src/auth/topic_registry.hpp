@@ -20,6 +20,10 @@ struct TopicMatch {
   std::string topic;                                        // $matches[0], the whole topic
   std::vector<std::pair<std::string, std::string>> params;  // named groups, in pattern order
   std::vector<std::string> groups;                          // $matches[1..n], numeric groups
+  // Set by a rule that verified a token and allowed (the `jwt` rule): the token's claims as a
+  // JSON object, for identity (presence, sign-in). Empty otherwise. Mutable because callbacks
+  // receive the match as const; TopicRegistry::authorize clears it unless the rule allowed.
+  mutable std::string verified_claims{};
 
   // The value of parameter `name`, or nullptr.
   const std::string* param(std::string_view name) const;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <initializer_list>
 #include <optional>
 #include <utility>
@@ -127,12 +128,28 @@ TopicCallback make_jwt_rule(const TopicRuleConfig& config) {
     fail(config, ": `jwt` must be a table like { secret = \"...\" }, not " +
                      std::string(type_name(node->type())));
   const toml::table& jwt = *node->as_table();
-  only_keys(config, jwt, "jwt", {"secret", "claim", "equals", "algorithms", "leeway_s"});
+  only_keys(config, jwt, "jwt",
+            {"secret", "claim", "equals", "algorithms", "leeway_s", "require_exp", "audience",
+             "issuer"});
   JwtOptions options;
   const toml::node* secret = option(config, jwt, "jwt", "secret", toml::node_type::string);
   if (secret == nullptr || secret->as_string()->get().empty())
     fail(config, ": `jwt.secret` is required and must not be empty");
+  // Never echo the secret, not even its length.
+  if (secret->as_string()->get().size() < kMinJwtSecretBytes)
+    fail(config, ": `jwt.secret` must be at least " + std::to_string(kMinJwtSecretBytes) +
+                     " bytes (a short HMAC key can be guessed offline from any token)");
   options.secret = secret->as_string()->get();
+  if (const toml::node* r = option(config, jwt, "jwt", "require_exp", toml::node_type::boolean))
+    options.require_exp = r->as_boolean()->get();
+  for (auto [key, target] : {std::pair{"audience", &options.audience},
+                             std::pair{"issuer", &options.issuer}}) {
+    if (const toml::node* n = option(config, jwt, "jwt", key, toml::node_type::string)) {
+      if (n->as_string()->get().empty())
+        fail(config, ": `jwt." + std::string(key) + "` must not be empty");
+      *target = n->as_string()->get();
+    }
+  }
   if (const toml::node* algs = option(config, jwt, "jwt", "algorithms", toml::node_type::array)) {
     options.algorithms.clear();
     for (const toml::node& a : *algs->as_array()) {
@@ -160,58 +177,92 @@ TopicCallback make_jwt_rule(const TopicRuleConfig& config) {
     if (!token || token->empty()) return false;
     const JwtResult verified = verify_jwt(*token, options);
     if (!verified) return false;
-    if (claim_name.empty()) return true;
-    const auto actual = claim_text(*verified.claims, claim_name);
-    return actual && constant_time_equals(*actual, substitute_params(expected, match));
+    if (!claim_name.empty()) {
+      const auto actual = claim_text(*verified.claims, claim_name);
+      if (!actual || !constant_time_equals(*actual, substitute_params(expected, match)))
+        return false;
+    }
+    match.verified_claims = boost::json::serialize(*verified.claims);
+    return true;
   };
 }
 
-// ---- webhook = "http://app/authorize" | { url = "...", timeout_ms = 2000 } ----
+// ---- webhook = { url = "...", secret = "...", timeout_ms = 2000, forward_headers = [...],
+//                 max_response_bytes = 65536 } ----
+
+constexpr std::int64_t kWebhookMaxResponse = 64 * 1024;  // the default answer cap: 2xx is enough
 
 TopicCallback make_webhook_rule(const TopicRuleConfig& config) {
   const toml::node* node = config.rule.get("webhook");
   HttpCall call;
   call.timeout = std::chrono::milliseconds(2000);
-  if (node->is_string()) {
-    call.url = node->as_string()->get();
-  } else if (node->is_table()) {
-    const toml::table& hook = *node->as_table();
-    only_keys(config, hook, "webhook", {"url", "timeout_ms"});
-    if (const toml::node* url = option(config, hook, "webhook", "url", toml::node_type::string))
-      call.url = url->as_string()->get();
-    if (const toml::node* t =
-            option(config, hook, "webhook", "timeout_ms", toml::node_type::integer)) {
-      if (t->as_integer()->get() < 1 || t->as_integer()->get() > 60000)
-        fail(config, ": `webhook.timeout_ms` must be between 1 and 60000");
-      call.timeout = std::chrono::milliseconds(t->as_integer()->get());
-    }
-  } else {
-    fail(config, ": `webhook` must be a URL string or a table { url = ..., timeout_ms = ... }, not " +
-                     std::string(type_name(node->type())));
+  call.max_response_bytes = kWebhookMaxResponse;
+  if (!node->is_table())
+    fail(config, ": `webhook` must be a table { url = \"...\", secret = \"...\" }, not " +
+                     std::string(type_name(node->type())) +
+                     (node->is_string() ? " (every call is signed now: add a `secret`)" : ""));
+  const toml::table& hook = *node->as_table();
+  only_keys(config, hook, "webhook",
+            {"url", "secret", "timeout_ms", "forward_headers", "max_response_bytes"});
+  if (const toml::node* url = option(config, hook, "webhook", "url", toml::node_type::string))
+    call.url = url->as_string()->get();
+  if (const toml::node* t = option(config, hook, "webhook", "timeout_ms", toml::node_type::integer)) {
+    if (t->as_integer()->get() < 1 || t->as_integer()->get() > 60000)
+      fail(config, ": `webhook.timeout_ms` must be between 1 and 60000");
+    call.timeout = std::chrono::milliseconds(t->as_integer()->get());
+  }
+  if (const toml::node* m =
+          option(config, hook, "webhook", "max_response_bytes", toml::node_type::integer)) {
+    if (m->as_integer()->get() < 0 || m->as_integer()->get() > 1024 * 1024)
+      fail(config, ": `webhook.max_response_bytes` must be between 0 and 1048576");
+    call.max_response_bytes = static_cast<std::size_t>(m->as_integer()->get());
   }
   if (call.url.rfind("http://", 0) != 0 && call.url.rfind("https://", 0) != 0)
     fail(config, ": `webhook` URL must start with http:// or https://");
+  // Every call is signed so the app can tell it came from Herald; required, like the jwt key.
+  const toml::node* secret = option(config, hook, "webhook", "secret", toml::node_type::string);
+  if (secret == nullptr || secret->as_string()->get().empty())
+    fail(config, ": `webhook.secret` is required (it signs every call: X-Herald-Signature)");
+  if (secret->as_string()->get().size() < kMinJwtSecretBytes)
+    fail(config, ": `webhook.secret` must be at least " + std::to_string(kMinJwtSecretBytes) +
+                     " bytes");
+  std::string key = secret->as_string()->get();
+  // Only the client headers named here reach the app (none by default: cookies and bearer
+  // tokens are credentials the app must ask for explicitly).
+  std::vector<std::string> forward;
+  if (const toml::node* f =
+          option(config, hook, "webhook", "forward_headers", toml::node_type::array)) {
+    for (const toml::node& h : *f->as_array()) {
+      const std::string* name = h.is_string() ? &h.as_string()->get() : nullptr;
+      if (name == nullptr || name->empty())
+        fail(config, ": `webhook.forward_headers` must be a list of header names");
+      forward.push_back(ascii_lower(*name));
+    }
+  }
   call.connect_timeout = std::min(call.timeout, call.connect_timeout);
   call.headers = {{"Content-Type", "application/json"}, {"User-Agent", "herald-webhook"}};
-  return [call = std::move(call)](const AuthRequest& request, const TopicMatch& match) {
-    // The app sees what it needs to decide: the topic, its parameters and the client's headers.
+  return [call = std::move(call), key = std::move(key), forward = std::move(forward)](
+             const AuthRequest& request, const TopicMatch& match) {
+    // The app sees what it needs to decide: the topic, its parameters and the listed headers.
     boost::json::object params, headers;
     for (const auto& [name, value] : match.params) params[name] = value;
     for (const auto& [name, value] : request.headers) {
-      const std::string key = ascii_lower(name);
-      if (auto* existing = headers.if_contains(key))
+      const std::string lower = ascii_lower(name);
+      if (std::find(forward.begin(), forward.end(), lower) == forward.end()) continue;
+      if (auto* existing = headers.if_contains(lower))
         existing->get_string().append(std::string(", ") + value);
       else
-        headers[key] = value;
+        headers[lower] = value;
     }
     HttpCall post = call;
     post.body = boost::json::serialize(boost::json::object{
         {"topic", match.topic}, {"params", std::move(params)}, {"headers", std::move(headers)}});
+    post.headers.emplace_back("X-Herald-Signature", hmac_sha256_hex(key, post.body));
     try {
       const HttpAnswer answer = http_call(post);
       return answer.status >= 200 && answer.status < 300;
     } catch (const HttpClientError&) {
-      return false;  // unreachable or too slow: deny (the caller logs the decision)
+      return false;  // unreachable, too slow or too long an answer: deny (the caller logs it)
     }
   };
 }

@@ -21,8 +21,11 @@ struct TopicRuleConfig {
 // Compiles one rule table into a callback. Supported (ABI/config 1.0):
 //   { allow = true|false }
 //   { header = "NAME", equals = "value with {param}" }   (constant-time comparison)
-//   { jwt = { secret = "...", claim = "sub", equals = "{uuid}", algorithms = [..], leeway_s = 0 } }
-//   { webhook = "http://app/authorize" }  or  { webhook = { url = "...", timeout_ms = 2000 } }
+//   { jwt = { secret = "...", claim = "sub", equals = "{uuid}", algorithms = [..], leeway_s = 0,
+//             require_exp = true, audience = "...", issuer = "..." } }   (secret >= 32 bytes;
+//             on allow, the token's claims go to TopicMatch::verified_claims)
+//   { webhook = { url = "...", secret = "...", timeout_ms = 2000, forward_headers = [..],
+//                 max_response_bytes = 65536 } }   (secret >= 32 bytes; X-Herald-Signature)
 // Throws ConfigException ("file:line:col: ...") for an unknown or malformed rule.
 TopicCallback make_topic_rule(const TopicRuleConfig& config);
 

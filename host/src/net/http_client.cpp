@@ -20,8 +20,19 @@ struct HeaderListDeleter {
   void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
 };
 
+struct BodySink {
+  std::string* body;
+  std::size_t limit;
+  bool over_limit = false;
+};
+
 size_t append_body(char* data, size_t size, size_t count, void* user) {
-  static_cast<std::string*>(user)->append(data, size * count);
+  auto* sink = static_cast<BodySink*>(user);
+  if (size * count > sink->limit - sink->body->size()) {
+    sink->over_limit = true;
+    return 0;  // curl stops the transfer with CURLE_WRITE_ERROR
+  }
+  sink->body->append(data, size * count);
   return size * count;
 }
 
@@ -59,7 +70,11 @@ HttpAnswer http_call(const HttpCall& call) {
   headers.reset(next);
 
   HttpAnswer answer;
-  char error[CURL_ERROR_SIZE] = {0};
+  BodySink sink{&answer.body, call.max_response_bytes};
+  // Lives as long as the handle: curl keeps the ERRORBUFFER pointer and may write to it after
+  // perform returns (e.g. when the thread_local handle closes its connections at thread exit).
+  thread_local char error[CURL_ERROR_SIZE];
+  error[0] = '\0';
   curl_easy_setopt(curl, CURLOPT_URL, call.url.c_str());
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, call.method.c_str());
   if (call.method == "POST" || !call.body.empty()) {
@@ -72,14 +87,27 @@ HttpAnswer http_call(const HttpCall& call) {
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // thread-safe timeouts
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &append_body);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer.body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
+  // Verification is curl's default; said explicitly so no reset or build default turns it off.
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!call.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, call.ca_file.c_str());
   const CURLcode rc = curl_easy_perform(curl);
+  // Drop every pointer into this frame: the handle outlives the call.
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
-  if (rc != CURLE_OK) {
-    throw HttpClientError(redacted(call.url) + ": " +
-                          (error[0] != '\0' ? std::string(error) : curl_easy_strerror(rc)));
-  }
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, nullptr);
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, nullptr);
+  const std::string reason = error[0] != '\0' ? std::string(error) : curl_easy_strerror(rc);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
+  if (sink.over_limit)
+    throw HttpClientError(redacted(call.url) + ": the answer is larger than " +
+                          std::to_string(call.max_response_bytes) + " bytes");
+  if (rc == CURLE_PEER_FAILED_VERIFICATION)
+    throw HttpClientError(redacted(call.url) + ": the server's TLS certificate is not trusted: " +
+                              reason,
+                          true);
+  if (rc != CURLE_OK) throw HttpClientError(redacted(call.url) + ": " + reason);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &answer.status);
   return answer;
 }

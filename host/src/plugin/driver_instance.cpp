@@ -1,5 +1,6 @@
 #include "plugin/driver_instance.hpp"
 
+#include <cstring>
 #include <sstream>
 
 #include <boost/json.hpp>
@@ -74,14 +75,29 @@ class PluginConfig {
   herald_config c_{};
 };
 
+}  // namespace
+
+std::string plugin_error_text(const char* text, std::size_t capacity) {
+  const std::size_t size = text == nullptr ? 0 : ::strnlen(text, capacity);
+  if (size == 0) return "no reason given by the driver";
+  std::string out(text, size);
+  for (char& c : out)  // one line in the log, whatever the plugin wrote
+    if (c == '\n' || c == '\r' || c == '\0') c = ' ';
+  return out;
+}
+
+namespace {
+
 // Only the first byte is cleared: zeroing 1 KiB per publish would cost more than the call.
+// The plugin is untrusted: its text is read up to the first NUL *within the buffer* (one that
+// fills all of it without a NUL must not make the host read past the end), and is made one line.
 struct ErrorBuffer {
   ErrorBuffer() noexcept { text[0] = '\0'; }
   ErrorBuffer(const ErrorBuffer&) = delete;
   ErrorBuffer& operator=(const ErrorBuffer&) = delete;
   char text[kErrorCapacity];
   herald_error error{sizeof(herald_error), text, kErrorCapacity};
-  std::string message() const { return text[0] != '\0' ? text : "no reason given by the driver"; }
+  std::string message() const { return plugin_error_text(text, kErrorCapacity); }
 };
 
 // Borrowed views -> the C strings the ABI takes (no copy of the bytes).
@@ -91,14 +107,19 @@ void to_c(Texts from, herald_str* to) noexcept {
 
 // ---- the host API handed to every instance ----
 
-void host_log(void* ctx, int level, herald_str message) {
-  auto* c = static_cast<Context*>(ctx);
-  if (level < HERALD_LOG_TRACE || level > HERALD_LOG_CRITICAL) level = HERALD_LOG_ERROR;
-  c->logger->log(static_cast<spdlog::level::level_enum>(level), "[{}] {}", c->connection,
-                 view(message));
+// Every function handed to a plugin is noexcept and catches everything: an exception must
+// never unwind through the plugin's C frames (undefined behaviour, usually std::terminate).
+void host_log(void* ctx, int level, herald_str message) noexcept {
+  try {
+    auto* c = static_cast<Context*>(ctx);
+    if (level < HERALD_LOG_TRACE || level > HERALD_LOG_CRITICAL) level = HERALD_LOG_ERROR;
+    c->logger->log(static_cast<spdlog::level::level_enum>(level), "[{}] {}", c->connection,
+                   view(message));
+  } catch (...) {  // out of memory, or a sink failing: the line is lost, the process is not
+  }
 }
 
-int host_log_enabled(void* ctx, int level) {
+int host_log_enabled(void* ctx, int level) noexcept {
   if (level < HERALD_LOG_TRACE || level > HERALD_LOG_CRITICAL) return 0;
   return static_cast<Context*>(ctx)->logger->should_log(
       static_cast<spdlog::level::level_enum>(level));
@@ -117,8 +138,9 @@ AuthRequest to_request(const herald_request* r) {
   return req;
 }
 
-int host_authorize_topic(void* ctx, const herald_request* request, herald_str topic,
-                         herald_param_fn on_param, void* user, herald_error* err) {
+int host_authorize_topic_claims(void* ctx, const herald_request* request, herald_str topic,
+                                herald_param_fn on_param, herald_write_fn on_claims, void* user,
+                                herald_error* err) noexcept {
   auto* c = static_cast<Context*>(ctx);
   try {
     if (!c->topics) return HERALD_TOPIC_NO_MATCH;
@@ -127,45 +149,76 @@ int host_authorize_topic(void* ctx, const herald_request* request, herald_str to
     if (decision == TopicDecision::no_match) return HERALD_TOPIC_NO_MATCH;
     if (on_param != nullptr)
       for (const auto& [name, value] : match.params) on_param(user, str(name), str(value));
-    return decision == TopicDecision::allow ? HERALD_TOPIC_ALLOW : HERALD_TOPIC_DENY;
+    if (decision != TopicDecision::allow) return HERALD_TOPIC_DENY;
+    // Only a rule that verified a token fills verified_claims (TopicRegistry clears it on deny).
+    if (on_claims != nullptr && !match.verified_claims.empty())
+      on_claims(user, str(match.verified_claims));
+    return HERALD_TOPIC_ALLOW;
   } catch (const std::exception& e) {
     herald_error_set(err, e.what());
     return HERALD_E_FAILED;
+  } catch (...) {
+    herald_error_set(err, "unknown error while evaluating the topic rules");
+    return HERALD_E_FAILED;
   }
+}
+
+// ABI 1.0: the same decision without the claims.
+int host_authorize_topic(void* ctx, const herald_request* request, herald_str topic,
+                         herald_param_fn on_param, void* user, herald_error* err) noexcept {
+  return host_authorize_topic_claims(ctx, request, topic, on_param, nullptr, user, err);
 }
 
 // ---- the authorization result builder ----
 
 struct AuthBuilder {
   bool success = false;
+  bool failed = false;  // a callback could not store what it was given (out of memory)
   AuthorizationStatus::Topics topics;
   std::string attributes = "{}";
   std::optional<AuthResponse> response;
 };
 
+// Runs `f` on the builder, catching everything (these are called from plugin code); a failure
+// marks the result failed, so the authorization is denied rather than half-built.
+template <typename F>
+void on_builder(void* ctx, F&& f) noexcept {
+  auto* b = static_cast<AuthBuilder*>(ctx);
+  try {
+    f(*b);
+  } catch (...) {
+    b->failed = true;
+  }
+}
+
 herald_auth_result make_result(AuthBuilder& builder) {
   herald_auth_result r{};
   r.struct_size = sizeof(herald_auth_result);
   r.ctx = &builder;
-  r.set_success = [](void* ctx, int ok) { static_cast<AuthBuilder*>(ctx)->success = ok != 0; };
-  r.add_topic = [](void* ctx, herald_str topic) {
-    auto* b = static_cast<AuthBuilder*>(ctx);
-    if (!b->topics) b->topics.emplace();
-    if (topic.data != nullptr || topic.size != 0) b->topics->emplace_back(view(topic));
+  r.set_success = [](void* ctx, int ok) noexcept {
+    static_cast<AuthBuilder*>(ctx)->success = ok != 0;
   };
-  r.set_attributes = [](void* ctx, herald_str json) {
-    static_cast<AuthBuilder*>(ctx)->attributes = view(json);
+  r.add_topic = [](void* ctx, herald_str topic) noexcept {
+    on_builder(ctx, [topic](AuthBuilder& b) {
+      if (!b.topics) b.topics.emplace();
+      if (topic.data != nullptr || topic.size != 0) b.topics->emplace_back(view(topic));
+    });
   };
-  r.set_response = [](void* ctx, int status, herald_str body) {
-    auto* b = static_cast<AuthBuilder*>(ctx);
-    if (!b->response) b->response.emplace();
-    b->response->status = status;
-    b->response->body = view(body);
+  r.set_attributes = [](void* ctx, herald_str json) noexcept {
+    on_builder(ctx, [json](AuthBuilder& b) { b.attributes = view(json); });
   };
-  r.add_response_header = [](void* ctx, herald_str name, herald_str value) {
-    auto* b = static_cast<AuthBuilder*>(ctx);
-    if (!b->response) b->response.emplace();
-    b->response->headers.emplace_back(view(name), view(value));
+  r.set_response = [](void* ctx, int status, herald_str body) noexcept {
+    on_builder(ctx, [status, body](AuthBuilder& b) {
+      if (!b.response) b.response.emplace();
+      b.response->status = status;
+      b.response->body = view(body);
+    });
+  };
+  r.add_response_header = [](void* ctx, herald_str name, herald_str value) noexcept {
+    on_builder(ctx, [name, value](AuthBuilder& b) {
+      if (!b.response) b.response.emplace();
+      b.response->headers.emplace_back(view(name), view(value));
+    });
   };
   return r;
 }
@@ -209,6 +262,7 @@ DriverInstance::DriverInstance(std::shared_ptr<Plugin> plugin, const ConnectionC
   api_.log = &host_log;
   api_.log_enabled = &host_log_enabled;
   api_.authorize_topic = &host_authorize_topic;
+  api_.authorize_topic_claims = &host_authorize_topic_claims;
   api_.role = role;
 
   PluginConfig plugin_config(config, base_dir);
@@ -318,6 +372,10 @@ AuthorizationStatus DriverInstance::authorize(const AuthRequest& request) {
   const int rc = plugin_->descriptor().authorize(instance_, &req, &result, &err.error);
   if (rc != HERALD_OK) {
     context_.logger->warn("{}: authorize failed: {}", describe(), err.message());
+    return AuthorizationStatus(false, std::nullopt);
+  }
+  if (builder.failed) {
+    context_.logger->warn("{}: authorize failed: the host could not store the result", describe());
     return AuthorizationStatus(false, std::nullopt);
   }
   return AuthorizationStatus(builder.success, std::move(builder.topics),

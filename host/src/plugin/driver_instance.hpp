@@ -66,6 +66,11 @@ class DriverInstance final : public Broadcast, public Guard {
   std::atomic<unsigned> metrics_warned_{0};
 };
 
+// The text a plugin left in a `herald_error` buffer of `capacity` bytes: up to the first NUL
+// or the end of the buffer (the plugin may not have terminated it), control line breaks made
+// spaces; "no reason given by the driver" when empty.
+std::string plugin_error_text(const char* text, std::size_t capacity);
+
 // Runs the plugin's `validate` (when it has one) on a connection's settings; throws
 // ConfigException with the driver's reason.
 void validate_connection(const Plugin& plugin, const ConnectionConfig& config,

@@ -14,14 +14,25 @@
 //   200 `{}`: there is nothing to sign.
 // - A request with `socket_id` but no `channel_name` is a user sign-in (pusher-js posts only
 //   socket_id for it): signs `socket_id::user::<user_data>`.
-// - Presence `channel_data` and sign-in `user_data` need a user identity from a trusted source:
-//   the request header named by `user_header` (default `X-Herald-User`, set by the app or an auth
-//   proxy that strips any client copy), holding `{"id":..,"info":{..}}` or a plain id; or, only
-//   when `user_from_form = true`, the form fields `user_id` and `user_info`. No identity -> deny,
-//   with the reason in the log.
+// - Presence `channel_data` and sign-in `user_data` need a user identity from a verified source,
+//   tried in this order:
+//   1. the header named by `user_header` (default `X-Herald-User`: `{"id":..,"info":{..}}` or a
+//      plain id), but only when the request comes from an address in `trusted_proxies` (IPs or
+//      CIDRs, empty by default: a client-sent header is never trusted on its own);
+//   2. the claims of the JWT that the host's `jwt` topic rule verified when it allowed the
+//      channel (ABI 1.3 authorize_topic_claims): `sub` is the user id, `user_info` (an object)
+//      the info, `watchlist` (an array) the sign-in watchlist. A sign-in has no channel: the
+//      guard asks the host's rules about the pseudo-topic `user_topic` (default `#signin`,
+//      which no channel name can spell) instead;
+//   3. only when `user_from_form = true`, the form fields `user_id` and `user_info`.
+//   No identity -> deny, with the reason in the log.
 // - Secrets (the app secret, the master key) never reach a log line, an error or a response.
 #pragma once
 
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -160,12 +171,115 @@ inline bool valid_header_name(std::string_view s) noexcept {
   return true;
 }
 
+// One `trusted_proxies` entry: an address and how many leading bits must match.
+struct Cidr {
+  bool v6 = false;
+  std::array<unsigned char, 16> addr{};
+  int prefix = 0;
+};
+
+struct IpAddress {
+  bool v6 = false;
+  std::array<unsigned char, 16> addr{};
+};
+
+// "1.2.3.4" or "::1" (an IPv4-mapped IPv6 address counts as its IPv4 address).
+inline std::optional<IpAddress> parse_ip(std::string_view text) {
+  if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return std::nullopt;
+  const std::string s(text);
+  IpAddress ip;
+  if (inet_pton(AF_INET, s.c_str(), ip.addr.data()) == 1) return ip;
+  if (inet_pton(AF_INET6, s.c_str(), ip.addr.data()) != 1) return std::nullopt;
+  static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(kMapped, kMapped + 12, ip.addr.begin())) {
+    std::copy(ip.addr.begin() + 12, ip.addr.end(), ip.addr.begin());
+    std::fill(ip.addr.begin() + 4, ip.addr.end(), 0);
+    return ip;
+  }
+  ip.v6 = true;
+  return ip;
+}
+
+// "10.0.0.0/8", "::1", "fd00::/8"; nullopt when malformed.
+inline std::optional<Cidr> parse_cidr(std::string_view text) {
+  const size_t slash = text.find('/');
+  auto ip = parse_ip(text.substr(0, slash));
+  if (!ip) return std::nullopt;
+  Cidr c;
+  c.v6 = ip->v6;
+  c.addr = ip->addr;
+  c.prefix = c.v6 ? 128 : 32;
+  if (slash != std::string_view::npos) {
+    std::string_view bits = text.substr(slash + 1);
+    if (bits.empty() || bits.size() > 3) return std::nullopt;
+    int n = 0;
+    for (char ch : bits) {
+      if (ch < '0' || ch > '9') return std::nullopt;
+      n = n * 10 + (ch - '0');
+    }
+    if (n > c.prefix) return std::nullopt;
+    c.prefix = n;
+  }
+  return c;
+}
+
+// The address of a herald_request remote_address: "1.2.3.4:5678" or "[::1]:5678".
+inline std::optional<IpAddress> remote_ip(std::string_view remote) {
+  if (!remote.empty() && remote.front() == '[') {
+    const size_t close = remote.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    return parse_ip(remote.substr(1, close - 1));
+  }
+  return parse_ip(remote.substr(0, remote.rfind(':')));
+}
+
+inline bool contains(const Cidr& c, const IpAddress& ip) noexcept {
+  if (c.v6 != ip.v6) return false;
+  const int full = c.prefix / 8, rest = c.prefix % 8;
+  for (int i = 0; i < full; ++i)
+    if (c.addr[i] != ip.addr[i]) return false;
+  if (rest == 0) return true;
+  const auto mask = static_cast<unsigned char>(0xff << (8 - rest));
+  return (c.addr[full] & mask) == (ip.addr[full] & mask);
+}
+
+constexpr std::string_view kDefaultUserTopic = "#signin";
+
 struct Settings {
   Credentials credentials;
   std::optional<std::string> master_key;  // 32 raw bytes
   std::string user_header;                // "" = no header identity
+  std::vector<Cidr> trusted_proxies;      // who may set user_header; empty = nobody
+  std::string user_topic{kDefaultUserTopic};  // the host rule that vouches for a sign-in
   bool user_from_form = false;
 };
+
+// `trusted_proxies`: a list of IPs/CIDRs (a single string is taken as a list of one).
+inline std::vector<Cidr> read_trusted_proxies(const herald::sdk::Config& config) {
+  const herald_config_entry* e = config.find("trusted_proxies");
+  if (e == nullptr) return {};
+  const std::string what =
+      config.describe("trusted_proxies") + " must be a list of IP addresses or CIDRs";
+  std::vector<std::string> items;
+  if (e->is_string) {
+    items.emplace_back(herald::sdk::view(e->value));
+  } else {
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(herald::sdk::view(e->value), ec);
+    if (ec || !v.is_array()) throw herald::sdk::ConfigError(what);
+    for (const auto& item : v.get_array()) {
+      if (!item.is_string()) throw herald::sdk::ConfigError(what);
+      items.emplace_back(item.get_string());
+    }
+  }
+  std::vector<Cidr> out;
+  for (const auto& item : items) {
+    auto c = parse_cidr(item);
+    if (!c) throw herald::sdk::ConfigError(what + " (`" + item + "` is neither)");
+    out.push_back(*c);
+  }
+  return out;
+}
 
 inline std::string required_string(const herald::sdk::Config& config, std::string_view key) {
   auto v = config.string(key);
@@ -193,6 +307,14 @@ inline Settings read_settings(const herald::sdk::Config& config) {
   if (!s.user_header.empty() && !valid_header_name(s.user_header))
     throw herald::sdk::ConfigError(config.describe("user_header") +
                                    " must be an HTTP header name (or \"\" to disable it)");
+  s.trusted_proxies = read_trusted_proxies(config);
+  // A header named on purpose but trusted from nobody would silently never work.
+  if (config.has("user_header") && !s.user_header.empty() && s.trusted_proxies.empty())
+    throw herald::sdk::ConfigError(config.describe("user_header") +
+                                   " is trusted only from `trusted_proxies`, which is empty");
+  s.user_topic = config.string_or("user_topic", kDefaultUserTopic);
+  if (s.user_topic.empty())
+    throw herald::sdk::ConfigError(config.describe("user_topic") + " must not be empty");
   s.user_from_form = config.boolean("user_from_form").value_or(false);
   return s;
 }
@@ -240,6 +362,31 @@ inline std::optional<Identity> parse_identity(std::string_view text) {
   return identity;
 }
 
+// The identity in a verified token's claims: `sub` (a string or an integer) is the id,
+// `user_info` (an object) the info, `watchlist` (an array) the sign-in watchlist.
+inline std::optional<Identity> claims_identity(std::string_view claims_json, std::string& why) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(claims_json, ec);
+  const boost::json::object* o = ec ? nullptr : v.if_object();
+  const boost::json::value* sub = o != nullptr ? o->if_contains("sub") : nullptr;
+  if (sub == nullptr || !valid_id(*sub)) {
+    why = "the verified token has no usable `sub` claim (the user id)";
+    return std::nullopt;
+  }
+  Identity identity;
+  identity.id = *sub;
+  if (const boost::json::value* info = o->if_contains("user_info")) {
+    if (!info->is_object()) {
+      why = "the verified token's `user_info` claim is not a JSON object";
+      return std::nullopt;
+    }
+    identity.info = *info;
+  }
+  if (const boost::json::value* w = o->if_contains("watchlist"); w != nullptr && w->is_array())
+    identity.watchlist = *w;
+  return identity;
+}
+
 inline std::string id_text(const boost::json::value& id) {
   if (const boost::json::string* s = id.if_string()) return std::string(*s);
   return boost::json::serialize(id);
@@ -250,8 +397,9 @@ inline std::string id_text(const boost::json::value& id) {
 class PusherGuard {
  public:
   // Reads `key`, `secret`, optional `encryption_master_key_base64` (32 bytes), `user_header`
-  // (default "X-Herald-User", "" disables it) and `user_from_form` (default false). Throws
-  // herald::sdk::ConfigError.
+  // (default "X-Herald-User", "" disables it; trusted only from `trusted_proxies`),
+  // `trusted_proxies` (IPs/CIDRs, default none), `user_topic` (default "#signin") and
+  // `user_from_form` (default false). Throws herald::sdk::ConfigError.
   PusherGuard(const herald::sdk::Host& host, const herald::sdk::Config& config)
       : host_(host), settings_(guard_detail::read_settings(config)) {}
 
@@ -309,18 +457,18 @@ class PusherGuard {
           "cannot authorize private-encrypted- channels: `encryption_master_key_base64` is not "
           "set");
 
-    std::optional<Identity> identity;
-    if (kind == Kind::presence) {
-      std::string why;
-      identity = find_identity(request, get, why);
-      if (!identity) return deny(result, *channel, why);
-    }
-
-    herald::sdk::Host::TopicDecision decision = host_.authorize_topic(request, topic);
+    herald::sdk::Host::VerifiedTopicDecision decision = host_.authorize_topic_claims(request, topic);
     if (!decision.matched)
       return deny(result, *channel, "no topic rule matches", herald::sdk::LogLevel::debug);
     if (!decision.allowed)
       return deny(result, *channel, "the topic rule denied it", herald::sdk::LogLevel::debug);
+
+    std::optional<Identity> identity;
+    if (kind == Kind::presence) {
+      std::string why;
+      identity = find_identity(request, get, decision.claims, why);
+      if (!identity) return deny(result, *channel, why);
+    }
 
     boost::json::object reply;
     if (kind != Kind::public_channel) {
@@ -342,10 +490,21 @@ class PusherGuard {
   }
 
  private:
+  bool from_trusted_proxy(const herald::sdk::Request& request) const {
+    if (settings_.trusted_proxies.empty()) return false;
+    const auto ip = guard_detail::remote_ip(request.remote_address());
+    if (!ip) return false;
+    for (const auto& c : settings_.trusted_proxies)
+      if (guard_detail::contains(c, *ip)) return true;
+    return false;
+  }
+
+  // `claims`: the verified token's claims from the rule that allowed, if any.
   template <class Get>
   std::optional<guard_detail::Identity> find_identity(const herald::sdk::Request& request, Get& get,
+                                                      const std::optional<std::string>& claims,
                                                       std::string& why) const {
-    if (!settings_.user_header.empty()) {
+    if (!settings_.user_header.empty() && from_trusted_proxy(request)) {
       if (auto value = request.header(settings_.user_header)) {
         auto identity = guard_detail::parse_identity(*value);
         if (!identity)
@@ -354,6 +513,7 @@ class PusherGuard {
         return identity;
       }
     }
+    if (claims) return guard_detail::claims_identity(*claims, why);
     if (settings_.user_from_form) {
       auto id = get("user_id");
       if (id && !id->empty()) {
@@ -371,22 +531,30 @@ class PusherGuard {
         return identity;
       }
     }
-    const std::string& h = settings_.user_header;
-    if (h.empty() && !settings_.user_from_form)
-      why = "no user identity (set `user_header` or `user_from_form` in the connection)";
-    else if (h.empty())
-      why = "no user identity (no `user_id` field)";
-    else
-      why = "no user identity (no `" + h + "` header" +
-            (settings_.user_from_form ? " and no `user_id` field)" : ")");
+    why = "no verified user identity (the rule that allowed it verified no token: use a `jwt` "
+          "rule, or `trusted_proxies` with `user_header`, or `user_from_form`)";
     return std::nullopt;
   }
 
   template <class Get>
   void sign_in(const herald::sdk::Request& request, const std::string& socket_id,
                const herald::sdk::AuthResult& result, Get& get) const {
+    // No channel to ask about: the host's rule for the `user_topic` pseudo-topic vouches for the
+    // user (its JWT claims), unless a trusted proxy or the opt-in form says who it is.
+    std::optional<std::string> claims;
+    if (!(from_trusted_proxy(request) && !settings_.user_header.empty() &&
+          request.header(settings_.user_header))) {
+      auto decision = host_.authorize_topic_claims(request, settings_.user_topic);
+      if (decision.matched && !decision.allowed)
+        return deny(result, "user sign-in", "the `" + settings_.user_topic + "` rule denied it",
+                    herald::sdk::LogLevel::debug);
+      if (!decision.matched && !settings_.user_from_form)
+        return deny(result, "user sign-in", "no topic rule matches `" + settings_.user_topic + "`",
+                    herald::sdk::LogLevel::debug);
+      claims = std::move(decision.claims);
+    }
     std::string why;
-    auto identity = find_identity(request, get, why);
+    auto identity = find_identity(request, get, claims, why);
     if (!identity) return deny(result, "user sign-in", why);
     // Pusher wants a string id in user_data (pusher-http-node validateUserId).
     boost::json::object data;

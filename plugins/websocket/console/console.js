@@ -163,7 +163,6 @@
 
   const authUrl = $('auth-url');
   const authToken = $('auth-token');
-  const authUser = $('auth-user');
 
   async function authorize(channel, socketId) {
     const raw = authUrl.value.trim();
@@ -180,7 +179,6 @@
     }
     const headers = { 'Content-Type': 'application/x-www-form-urlencoded' };
     if (authToken.value.trim()) headers.Authorization = `Bearer ${authToken.value.trim()}`;
-    if (authUser.value.trim()) headers['X-Herald-User'] = authUser.value.trim();
     let res;
     try {
       res = await fetch(url.href, {
@@ -648,8 +646,6 @@
   authUrl.addEventListener('change', () => store.set('auth-url', authUrl.value.trim()));
   authToken.value = store.get('auth-token', true);
   authToken.addEventListener('change', () => store.set('auth-token', authToken.value.trim(), true));
-  authUser.value = store.get('auth-user', true);
-  authUser.addEventListener('change', () => store.set('auth-user', authUser.value.trim(), true));
   $('api-key').value = apiKey.value;
   $('auth-link').addEventListener('click', () => {
     $('auth-details').open = true;

@@ -71,6 +71,9 @@
  *   1.2  host API: `role` (is this process serving, or a one-shot command?). Descriptor:
  *        optional `metrics` (Prometheus text appended to the host's `GET /metrics`). 1.0 and
  *        1.1 plugins load unchanged and contribute no metrics.
+ *   1.3  host API: `authorize_topic_claims` (authorize_topic that also hands back the claims of
+ *        the token a `jwt` rule verified, a verified user identity for presence and sign-in).
+ *        1.0 to 1.2 plugins load unchanged.
  */
 #ifndef HERALD_DRIVER_H
 #define HERALD_DRIVER_H
@@ -83,7 +86,7 @@ extern "C" {
 #endif
 
 #define HERALD_ABI_MAJOR 1
-#define HERALD_ABI_MINOR 2
+#define HERALD_ABI_MINOR 3
 /* Packed as (major << 16) | minor; the value returned by the probe. */
 #define HERALD_ABI_VERSION (((uint32_t)HERALD_ABI_MAJOR << 16) | (uint32_t)HERALD_ABI_MINOR)
 #define HERALD_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
@@ -241,6 +244,20 @@ typedef struct herald_host_api {
   /* A herald_role: HERALD_ROLE_SERVER inside `herald serve`, HERALD_ROLE_CLIENT otherwise.
    * Absent (a 1.0/1.1 host) means HERALD_ROLE_CLIENT; read it with HERALD_HAS_FIELD. */
   int32_t role;
+
+  /* ---- ABI 1.3 ---- */
+
+  /* Present in every 1.3+ host (non-NULL when HERALD_HAS_FIELD says the field exists; a
+   * 1.0-1.2 host lacks it). authorize_topic, plus: when the deciding rule verified a token and
+   * allowed (a `jwt` rule), calls `on_claims(user, json)` exactly once, before returning
+   * HERALD_TOPIC_ALLOW, with the token's claims as a JSON object (compact text, BORROWED for
+   * that call: copy to keep). Not called for any other outcome or rule kind (`allow`, `header`,
+   * `webhook` vouch for no identity). `on_param` and `on_claims` may be NULL and get the same
+   * `user`. Returns a herald_topic_decision, or a negative herald_status with `err` filled;
+   * `err` is owned by the DRIVER (the caller) and may be NULL. Thread-safe. */
+  int (*authorize_topic_claims)(void* ctx, const herald_request* request, herald_str topic,
+                                herald_param_fn on_param, herald_write_fn on_claims, void* user,
+                                herald_error* err);
 } herald_host_api;
 
 /* The driver descriptor. Owned by the PLUGIN, in static storage, valid while the library is

@@ -209,6 +209,38 @@ class Host {
     d.allowed = rc == HERALD_TOPIC_ALLOW;
     return d;
   }
+  struct VerifiedTopicDecision : TopicDecision {
+    // The verified token's claims (a JSON object) when a `jwt` rule allowed; nullopt otherwise.
+    std::optional<std::string> claims;
+  };
+  // authorize_topic, plus the claims of the token the deciding rule verified (ABI 1.3
+  // `authorize_topic_claims`): a user identity the host vouches for. On a host older than 1.3
+  // it is authorize_topic with no claims.
+  VerifiedTopicDecision authorize_topic_claims(const Request& request,
+                                               std::string_view topic) const {
+    VerifiedTopicDecision d;
+    if (!HERALD_HAS_FIELD(api_, herald_host_api, authorize_topic_claims) ||
+        api_->authorize_topic_claims == nullptr) {
+      static_cast<TopicDecision&>(d) = authorize_topic(request, topic);
+      return d;
+    }
+    char buf[512];
+    herald_error err{sizeof(herald_error), buf, sizeof buf};
+    buf[0] = '\0';
+    auto on_param = [](void* user, herald_str name, herald_str value) {
+      static_cast<VerifiedTopicDecision*>(user)->params.emplace_back(view(name), view(value));
+    };
+    auto on_claims = [](void* user, herald_str json) {
+      static_cast<VerifiedTopicDecision*>(user)->claims.emplace(view(json));
+    };
+    int rc = api_->authorize_topic_claims(api_->ctx, request.raw(), str(topic), on_param,
+                                          on_claims, &d, &err);
+    if (rc < 0) throw Error(buf, static_cast<herald_status>(rc));
+    d.matched = rc != HERALD_TOPIC_NO_MATCH;
+    d.allowed = rc == HERALD_TOPIC_ALLOW;
+    if (!d.allowed) d.claims.reset();
+    return d;
+  }
   // True inside `herald serve` (ABI 1.2 `role`); false for one-shot commands, embedders that
   // did not say otherwise, and hosts older than 1.2.
   bool serving() const noexcept {

@@ -26,9 +26,10 @@
 //   {"error":..}                             a failed command or launch (launch failure: exit 3)
 //   {"done":n}                               the n-th command has run (a sync point)
 // Commands (run one at a time, in order):
-//   {"op":"open","page":p,"config":{..},"jwt"?:{"secret","sub"}}
+//   {"op":"open","page":p,"config":{..},"jwt"?:{"secret","sub","user_info"?}}
 //       a new browser context and page at /echo_page.html?config=<config>; `jwt` adds an HS256
-//       token (made here) as `Authorization: Bearer` to config.headers.
+//       token (made here, `exp` in 10 minutes) as `Authorization: Bearer` to config.headers;
+//       its `sub` and `user_info` claims are the presence identity Herald's guard uses.
 //   {"op":"close","page":p}   closes p's context (its WebSocket goes away with it)
 //   {"op":"exit"}             closes the browser and exits 0
 // It exits by itself after timeout_ms with {"error":"timeout"} and code 2; SIGTERM closes the
@@ -114,8 +115,9 @@ async function open(command) {
   config.headers = Object.assign({}, config.headers || {});
   if (command.jwt) {
     const now = Math.floor(Date.now() / 1000);
-    config.headers.Authorization =
-        'Bearer ' + jwt(command.jwt.secret, { sub: command.jwt.sub, iat: now, exp: now + 600 });
+    const claims = { sub: command.jwt.sub, iat: now, exp: now + 600 };
+    if (command.jwt.user_info !== undefined) claims.user_info = command.jwt.user_info;
+    config.headers.Authorization = 'Bearer ' + jwt(command.jwt.secret, claims);
   }
   const context = await browser.newContext();
   const page = await context.newPage();
