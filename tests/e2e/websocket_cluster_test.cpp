@@ -315,7 +315,17 @@ TEST_F(WebsocketCluster, WebhooksAreSentOncePerClusterNotOncePerNode) {
                             str(listening->if_contains("listening")) + "/hook\" }]\n";
   StartNode({}, hooks);
   StartNode({}, hooks);
-  std::this_thread::sleep_for(std::chrono::milliseconds(2 * kHeartbeatMs));  // both in sync
+  // Both in sync (each knows the other, so only the lowest id sends), however loaded the machine.
+  for (auto& node : nodes_) {
+    bool synced = false;
+    for (auto until = std::chrono::steady_clock::now() + 15s;
+         !synced && std::chrono::steady_clock::now() < until;
+         std::this_thread::sleep_for(50ms))
+      synced = node.server->get("/metrics").body.find(
+                   "herald_ws_bus_nodes{connection=\"websocket\"} 2") != std::string::npos;
+    ASSERT_TRUE(synced) << "the nodes never saw each other";
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(kHeartbeatMs));  // and their members
 
   NodePeer& a_news = ClientOn(0, "a_news", {"news"});
   NodePeer& b_news = ClientOn(1, "b_news", {"news"});

@@ -81,7 +81,8 @@ inline std::optional<std::filesystem::path> find_program(const std::string& name
 class BackgroundProcess {
  public:
   struct Options {
-    // The whole environment besides PATH and HOME (copied from this process).
+    // The whole environment besides PATH, HOME and the sanitizer options (copied from this
+    // process).
     std::vector<std::pair<std::string, std::string>> env;
     std::filesystem::path cwd;  // empty = this process's cwd
     std::filesystem::path log;  // stdout+stderr go here; empty = a file in /tmp
@@ -101,7 +102,9 @@ class BackgroundProcess {
     std::vector<std::string> argv_strings{program.string()};
     argv_strings.insert(argv_strings.end(), args.begin(), args.end());
     std::vector<std::string> env_strings;
-    for (const char* name : {"PATH", "HOME"})
+    // The sanitizers' options too, so a child under ASan/TSan fails the way the test run asks.
+    for (const char* name : {"PATH", "HOME", "ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS",
+                             "LSAN_OPTIONS"})
       if (const char* value = ::getenv(name)) env_strings.push_back(std::string(name) + "=" + value);
     for (const auto& [name, value] : options.env) env_strings.push_back(name + "=" + value);
     std::vector<char*> argv, envp;

@@ -5,6 +5,7 @@
 #include <ostream>
 
 #include "core/errors.hpp"
+#include "server/http_server.hpp"
 #include "server/server_config.hpp"
 
 namespace herald::cli {
@@ -83,6 +84,8 @@ int check(Runtime& runtime, std::ostream& out, std::ostream& err) {
     for (auto& line : listen_conflicts(runtime.config(), server.listen,
                                        server_listen_origin(runtime.config())))
       problems.push_back(std::move(line));
+    if (std::string tls = tls_files_problem(server); !tls.empty())
+      problems.push_back(std::move(tls));
   } catch (const ConfigException& e) {
     problems.emplace_back(e.what());
   }

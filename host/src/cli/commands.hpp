@@ -25,6 +25,7 @@ int publish(Runtime& runtime, const PublishArgs& args, std::istream& in);
 struct RemoteArgs {
   std::string server;                  // --server / HERALD_SERVER, e.g. http://127.0.0.1:8080
   std::optional<std::string> api_key;  // --api-key / HERALD_API_KEY
+  std::string ca_file;                 // --ca-file / HERALD_CA_FILE: CAs for https (PEM)
 };
 int publish_remote(const PublishArgs& args, const RemoteArgs& remote, std::istream& in,
                    std::ostream& err);

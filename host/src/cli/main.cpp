@@ -1,5 +1,8 @@
 // `herald`: the command-line front end. Parses options (Boost.Program_options), builds the
 // Runtime and dispatches to a command; every error becomes one line on stderr and an exit code.
+#include <pthread.h>
+#include <signal.h>
+
 #include <cstdlib>
 #include <iostream>
 #include <optional>
@@ -55,7 +58,10 @@ int run(int argc, char** argv) {
       "server", po::value<std::string>()->value_name("URL"),
       "post to a running `herald serve` instead (default: $HERALD_SERVER)")(
       "api-key", po::value<std::string>()->value_name("KEY"),
-      "API key for --server (default: $HERALD_API_KEY)");
+      "API key for --server (default: $HERALD_API_KEY)")(
+      "ca-file", po::value<std::string>()->value_name("PEM"),
+      "CA certificates to trust for an https --server (default: $HERALD_CA_FILE, else the "
+      "system store)");
   po::options_description serve_options("serve options");
   serve_options.add_options()("listen", po::value<std::string>()->value_name("HOST:PORT"),
                               "listen here instead of [server] listen");
@@ -92,6 +98,8 @@ int run(int argc, char** argv) {
   if (command != "publish" && (vm.count("connection") || vm.count("message") ||
                                vm.count("server") || vm.count("api-key")))
     throw po::error("-c/--connection, -m/--message, --server and --api-key are options of `publish`");
+  if (command != "publish" && vm.count("ca-file"))
+    throw po::error("--ca-file is an option of `publish`");
   if (command != "serve" && vm.count("listen"))
     throw po::error("--listen is an option of `serve`");
   if (command != "publish" && !args.empty())
@@ -114,6 +122,8 @@ int run(int argc, char** argv) {
     remote.server = vm.count("server") ? vm["server"].as<std::string>() : env("HERALD_SERVER").value_or("");
     remote.api_key = vm.count("api-key") ? std::optional(vm["api-key"].as<std::string>())
                                          : env("HERALD_API_KEY");
+    remote.ca_file = vm.count("ca-file") ? vm["ca-file"].as<std::string>()
+                                         : env("HERALD_CA_FILE").value_or("");
     if (!remote.server.empty()) return cli::publish_remote(publish, remote, std::cin, std::cerr);
   }
 
@@ -130,6 +140,16 @@ int run(int argc, char** argv) {
     PluginCatalog catalog(
         plugin_search_path(plugin_dirs, env("HERALD_PLUGIN_PATH").value_or(""), {}));
     return cli::drivers(catalog, std::cout, std::cerr);
+  }
+
+  // `serve` takes SIGTERM/SIGINT/SIGHUP with sigwait (cli/serve.cpp). Blocked here, before the
+  // runtime loads any plugin, so every thread started later (driver threads included) inherits
+  // the mask and no signal is ever delivered to a plugin's thread.
+  if (command == "serve") {
+    sigset_t signals;
+    sigemptyset(&signals);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, sig);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   }
 
   RuntimeOptions options;

@@ -1,5 +1,6 @@
 // `herald publish --server URL`: posts to a running `herald serve` instead of publishing in
 // this process (how a shell reaches the subscribers of the server's own connections).
+#include <filesystem>
 #include <iostream>
 
 #include <boost/json.hpp>
@@ -27,7 +28,11 @@ int post(const HttpCall& base, const PublishArgs& args, const std::vector<std::s
   try {
     answer = http_call(call);
   } catch (const HttpClientError& e) {
-    err << "herald: cannot reach the server: " << e.what() << "\n";
+    err << "herald: cannot reach the server: " << e.what()
+        << (e.untrusted_certificate() && base.ca_file.empty()
+                ? " (pass --ca-file or HERALD_CA_FILE to trust its CA)"
+                : "")
+        << "\n";
     return kDriverFailed;
   }
   if (answer.status >= 200 && answer.status < 300) return kOk;
@@ -56,6 +61,12 @@ int publish_remote(const PublishArgs& args, const RemoteArgs& remote, std::istre
   if (remote.api_key && !remote.api_key->empty())
     call.headers.emplace_back("Authorization", "Bearer " + *remote.api_key);
   call.timeout = std::chrono::milliseconds(30000);
+  if (!remote.ca_file.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(remote.ca_file, ec))
+      throw InvalidArgumentException("--ca-file `" + remote.ca_file + "` is not a readable file");
+    call.ca_file = remote.ca_file;
+  }
   if (!args.messages.empty()) return post(call, args, args.messages, err);
   size_t line_number = 0;
   for (std::string line; std::getline(in, line);) {

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
 
 #include <boost/json.hpp>
 
@@ -132,6 +135,14 @@ void add_socket(std::vector<std::string>& messages, std::string_view socket_id) 
   }
 }
 
+struct ApiService::HealthCache {
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool stop = false;
+  bool healthy = true;
+  std::string body;  // the JSON reply
+};
+
 ApiService::ApiService(BroadcastManager& manager, const ServerConfig& config,
                        std::optional<std::string> authorize_path,
                        std::shared_ptr<spdlog::logger> logger, Metrics& metrics)
@@ -141,13 +152,44 @@ ApiService::ApiService(BroadcastManager& manager, const ServerConfig& config,
       logger_(std::move(logger)),
       metrics_(metrics) {
   for (auto& name : manager_.config().connection_names()) connections_.insert(std::move(name));
+  health_ = std::make_shared<HealthCache>();
+  refresh_health();  // the first answer is a real one
+  health_thread_ = std::make_unique<ThreadGroup>();
+  health_thread_->start(1, [this, cache = health_, period = config_.health_refresh] {
+    std::unique_lock lock(cache->mutex);
+    while (!cache->stop) {
+      cache->wake.wait_for(lock, period, [&] { return cache->stop; });
+      if (cache->stop) break;
+      lock.unlock();
+      refresh_health();
+      lock.lock();
+    }
+  });
 }
 
-bool ApiService::may_block(const HttpRequest& request) const {
+ApiService::~ApiService() { stop(std::chrono::steady_clock::now() + std::chrono::seconds(1)); }
+
+bool ApiService::stop(std::chrono::steady_clock::time_point deadline) {
+  if (!health_thread_) return true;
+  {
+    std::lock_guard lock(health_->mutex);
+    health_->stop = true;
+    health_->wake.notify_all();
+  }
+  const bool joined = health_thread_->join_until(deadline) == 0;
+  health_thread_.reset();
+  return joined;
+}
+
+Lane ApiService::lane(const HttpRequest& request) const {
   const std::string_view path = path_of(request);
-  // /metrics asks every driver for its own metrics (ABI 1.2): plugin code, off the I/O threads.
-  return path == kPublishPath || path == kHealthPath || path == kMetricsPath ||
-         (authorize_path_ && path == *authorize_path_);
+  // Each kind of work has its own bounded lane, so a flood of authorize requests (which may
+  // call a slow webhook) never delays a publish. /metrics asks every driver for its own
+  // metrics (ABI 1.2): plugin code, off the I/O threads. /healthz reads a cache: inline.
+  if (authorize_path_ && path == *authorize_path_) return Lane::authorize;
+  if (path == kPublishPath) return Lane::publish;
+  if (path == kMetricsPath) return Lane::admin;
+  return Lane::inline_;
 }
 
 HttpResponse ApiService::handle(const HttpRequest& request, const std::string& remote) {
@@ -206,6 +248,18 @@ HttpResponse ApiService::publish(const HttpRequest& request) {
   } catch (const InvalidArgumentException& e) {
     return json_error(request.version(), 400, e.what());
   }
+  // topics x messages deliveries: a small body must not become a huge pipeline or thousands of
+  // driver requests. Checked before any driver is called.
+  if (const auto deliveries =
+          static_cast<std::uint64_t>(command.topics.size()) * command.messages.size();
+      deliveries > config_.max_deliveries_per_publish)
+    return json_error(request.version(), 413,
+                      std::to_string(command.topics.size()) + " topic(s) x " +
+                          std::to_string(command.messages.size()) + " message(s) = " +
+                          std::to_string(deliveries) +
+                          " deliveries, over [server] max_deliveries_per_publish (" +
+                          std::to_string(config_.max_deliveries_per_publish) +
+                          "); split the publish");
 
   std::string resolved;
   std::shared_ptr<Broadcast> connection;
@@ -251,18 +305,70 @@ std::optional<std::string> ApiService::allowed_origin(const HttpRequest& request
   const auto it = request.find(http::field::origin);
   if (it == request.end() || config_.cors_origins.empty()) return std::nullopt;
   const std::string origin(it->value());
-  for (const auto& allowed : config_.cors_origins)
-    if (allowed == "*" || allowed == origin) return origin;
+  // `null` is the origin of every sandboxed frame and file: page: never one to trust.
+  if (origin.empty() || origin == "null") return std::nullopt;
+  bool any = false;
+  for (const auto& allowed : config_.cors_origins) {
+    if (allowed == origin) return origin;  // named: reflected, with credentials
+    any = any || allowed == "*";
+  }
+  if (any) return std::string("*");  // the wildcard never goes with credentials
   return std::nullopt;
+}
+
+namespace {
+
+// The request headers the authorize endpoint reads (guards and topic rules), for preflights.
+constexpr std::string_view kCorsAllowHeaders =
+    "Authorization, Content-Type, X-CSRF-Token, X-Requested-With, X-Socket-ID";
+
+// `topic` and `channel_name` values from the query string and a form body, in order.
+std::vector<std::string> requested_topics(const AuthRequest& auth) {
+  std::vector<std::string> out;
+  auto add = [&out](std::string_view text) {
+    for (std::string_view rest = text; !rest.empty();) {
+      const size_t amp = rest.find('&');
+      const std::string_view pair = rest.substr(0, amp);
+      rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+      const size_t eq = pair.find('=');
+      const std::string_view name = pair.substr(0, eq);
+      if (eq == std::string_view::npos || (name != "topic" && name != "channel_name")) continue;
+      AuthRequest one;
+      one.query = std::string(pair);
+      if (auto value = one.query_param(name)) out.push_back(std::move(*value));
+    }
+  };
+  add(auth.query);
+  if (auth.form_field("topic") || auth.form_field("channel_name")) add(auth.body);
+  return out;
+}
+
+}  // namespace
+
+void ApiService::set_topic_rules(const TopicRegistry* rules) noexcept { topic_rules_ = rules; }
+
+AuthorizationStatus ApiService::authorize_by_rules(const AuthRequest& auth) const {
+  // No guard: the host's topic rules decide each requested topic (`topic` or `channel_name`, in
+  // the query or a form body). Deny unless every one is allowed; no topic, no rules: deny.
+  const std::vector<std::string> topics = requested_topics(auth);
+  // Bounded: each topic may cost a rule call (a webhook), so a body full of them is refused.
+  constexpr size_t kMaxTopics = 16;
+  if (topics.empty() || topics.size() > kMaxTopics || topic_rules_ == nullptr)
+    return AuthorizationStatus(false, std::nullopt);
+  for (const auto& topic : topics)
+    if (topic_rules_->authorize(auth, topic) != TopicDecision::allow)
+      return AuthorizationStatus(false, std::nullopt);
+  return AuthorizationStatus(true, topics);
 }
 
 HttpResponse ApiService::authorize(const HttpRequest& request, const std::string& remote) {
   const auto origin = allowed_origin(request);
   auto with_cors = [&](HttpResponse res) {
+    // Always: the answer depends on Origin, so no cache may serve it to another origin.
+    res.set(http::field::vary, "Origin");
     if (origin) {
       res.set(http::field::access_control_allow_origin, *origin);
-      res.set(http::field::access_control_allow_credentials, "true");
-      res.set(http::field::vary, "Origin");
+      if (*origin != "*") res.set(http::field::access_control_allow_credentials, "true");
     }
     return res;
   };
@@ -271,8 +377,8 @@ HttpResponse ApiService::authorize(const HttpRequest& request, const std::string
       request.find(http::field::access_control_request_method) != request.end()) {
     HttpResponse res(http::status::no_content, request.version());
     res.set(http::field::access_control_allow_methods, "GET, POST, OPTIONS");
-    if (auto h = request.find(http::field::access_control_request_headers); h != request.end())
-      res.set(http::field::access_control_allow_headers, h->value());
+    // A fixed list, never the requested headers echoed back.
+    res.set(http::field::access_control_allow_headers, kCorsAllowHeaders);
     res.set(http::field::access_control_max_age, "600");
     return with_cors(std::move(res));
   }
@@ -291,7 +397,7 @@ HttpResponse ApiService::authorize(const HttpRequest& request, const std::string
   try {
     std::shared_ptr<Broadcast> broadcast = manager_.connection();
     Guard* guard = broadcast->guard();
-    status = guard != nullptr ? guard->authorize(auth) : AuthorizationStatus(true, std::nullopt);
+    status = guard != nullptr ? guard->authorize(auth) : authorize_by_rules(auth);
   } catch (const std::exception& e) {
     logger_->warn("authorize: {}", e.what());
     status = AuthorizationStatus(false, std::nullopt);
@@ -320,7 +426,7 @@ HttpResponse ApiService::authorize(const HttpRequest& request, const std::string
   return with_cors(std::move(res));
 }
 
-HttpResponse ApiService::health(const HttpRequest& request) {
+void ApiService::refresh_health() {
   boost::json::object connections;
   bool healthy = true;
   for (const auto& name : manager_.config().connection_names()) {
@@ -335,9 +441,24 @@ HttpResponse ApiService::health(const HttpRequest& request) {
     if (problem) entry["error"] = *problem;
     connections[name] = std::move(entry);
   }
-  return json_reply(request, healthy ? 200 : 503,
-                    boost::json::object{{"status", healthy ? "ok" : "unavailable"},
-                                        {"connections", std::move(connections)}});
+  std::string body = boost::json::serialize(boost::json::object{
+                         {"status", healthy ? "ok" : "unavailable"},
+                         {"connections", std::move(connections)}}) +
+                     "\n";
+  std::lock_guard lock(health_->mutex);
+  health_->healthy = healthy;
+  health_->body = std::move(body);
+}
+
+HttpResponse ApiService::health(const HttpRequest& request) {
+  HttpResponse res(http::status::ok, request.version());
+  {
+    std::lock_guard lock(health_->mutex);
+    res.result(health_->healthy ? http::status::ok : http::status::service_unavailable);
+    res.body() = health_->body;
+  }
+  res.set(http::field::content_type, "application/json");
+  return res;
 }
 
 HttpResponse ApiService::metrics(const HttpRequest& request) {

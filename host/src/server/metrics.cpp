@@ -107,7 +107,37 @@ std::string Metrics::render() const {
     const std::uint64_t n = http_[code].load(kRelaxed);
     if (n != 0) out << "herald_http_requests_total{code=\"" << code << "\"} " << n << "\n";
   }
+  static constexpr std::array<const char*, static_cast<std::size_t>(Shed::count_)> kShed = {
+      "queue_full", "queue_timeout", "client_gone", "shutdown", "max_connections",
+      "max_connections_per_ip", "rate_limited"};
+  out << "# HELP herald_http_shed_total Requests answered 503 or dropped before a handler ran, "
+         "and connections refused, by reason.\n"
+         "# TYPE herald_http_shed_total counter\n";
+  for (size_t i = 0; i < kShed.size(); ++i)
+    out << "herald_http_shed_total{reason=\"" << kShed[i] << "\"} " << shed_[i].load(kRelaxed)
+        << "\n";
+  static constexpr std::array<const char*, 3> kLanes = {"publish", "authorize", "metrics"};
+  out << "# HELP herald_http_queue_depth Requests waiting for a worker, by lane.\n"
+         "# TYPE herald_http_queue_depth gauge\n";
+  for (size_t i = 0; i < kLanes.size(); ++i)
+    out << "herald_http_queue_depth{lane=\"" << kLanes[i] << "\"} " << queued_[i].load(kRelaxed)
+        << "\n";
+  out << "# HELP herald_http_tls_handshake_failures_total TLS handshakes that failed (plain "
+         "HTTP on the HTTPS port, untrusted or broken clients, timeouts).\n"
+         "# TYPE herald_http_tls_handshake_failures_total counter\n"
+         "herald_http_tls_handshake_failures_total "
+      << tls_handshake_failures_.load(kRelaxed) << "\n";
   return out.str();
+}
+
+void Metrics::queued(std::size_t lane, std::int64_t delta) {
+  if (lane < queued_.size()) queued_[lane].fetch_add(delta, kRelaxed);
+}
+
+void Metrics::tls_handshake_failure() { tls_handshake_failures_.fetch_add(1, kRelaxed); }
+
+void Metrics::shed(Shed reason) {
+  shed_[static_cast<std::size_t>(reason)].fetch_add(1, kRelaxed);
 }
 
 }  // namespace herald

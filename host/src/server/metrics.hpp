@@ -28,6 +28,16 @@ class Metrics {
   void authorization(std::string_view decision);
   // One HTTP response sent.
   void http_response(int status);
+  // Why a request or connection was refused or dropped before a handler ran.
+  enum class Shed : std::size_t {
+    queue_full, queue_timeout, client_gone, shutdown, max_connections, max_connections_per_ip,
+    rate_limited, count_
+  };
+  void shed(Shed reason);
+  // Requests waiting in a worker lane (0 publish, 1 authorize, 2 metrics): a gauge.
+  void queued(std::size_t lane, std::int64_t delta);
+  // A TLS handshake on the HTTPS port that failed.
+  void tls_handshake_failure();
 
   std::string render() const;
 
@@ -44,6 +54,9 @@ class Metrics {
   std::map<std::string, std::unique_ptr<Connection>, std::less<>> connections_;
   std::atomic<std::uint64_t> allow_{0}, deny_{0}, response_{0};
   std::array<std::atomic<std::uint64_t>, 600> http_{};  // by status code
+  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(Shed::count_)> shed_{};
+  std::array<std::atomic<std::int64_t>, 3> queued_{};
+  std::atomic<std::uint64_t> tls_handshake_failures_{0};
 };
 
 }  // namespace herald

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <array>
 
 #include <boost/asio/ip/address.hpp>
@@ -103,10 +104,14 @@ class Reader {
   const toml::table& table_;
 };
 
-constexpr std::array<std::string_view, 12> kKeys = {
+constexpr std::array<std::string_view, 25> kKeys = {
     "listen",        "io_threads",    "worker_threads",   "api_key",
     "insecure_no_api_key", "body_limit", "header_limit", "request_timeout_ms",
-    "shutdown_timeout_ms", "cors_origins", "access_log",  "log_format"};
+    "shutdown_timeout_ms", "cors_origins", "access_log",  "log_format",
+    "authorize_threads", "queue_limit", "queue_timeout_ms", "health_refresh_ms",
+    "max_connections", "max_connections_per_ip", "max_requests_per_connection",
+    "max_connection_age_ms", "max_deliveries_per_publish", "authorize_rate_per_ip",
+    "unauthorized_rate_per_ip", "tls_cert", "tls_key"};
 
 }  // namespace
 
@@ -211,6 +216,23 @@ ServerConfig parse_server_config(const BroadcastConfig& config) {
   }
   read.integer("io_threads", out.io_threads, 0, 256);
   read.integer("worker_threads", out.worker_threads, 0, 1024);
+  read.integer("authorize_threads", out.authorize_threads, 1, 1024);
+  read.integer("queue_limit", out.queue_limit, 1, 1000000);
+  read.millis("queue_timeout_ms", out.queue_timeout, 3600 * 1000);
+  read.millis("health_refresh_ms", out.health_refresh, 3600 * 1000);
+  read.integer("max_connections", out.max_connections, 0, 10000000);
+  read.integer("max_connections_per_ip", out.max_connections_per_ip, 0, 10000000);
+  read.integer("max_requests_per_connection", out.max_requests_per_connection, 0,
+               std::int64_t{1} << 40);
+  {
+    std::int64_t age = out.max_connection_age.count();
+    read.integer("max_connection_age_ms", age, 0, std::int64_t{24} * 3600 * 1000);
+    out.max_connection_age = std::chrono::milliseconds(age);
+  }
+  read.integer("max_deliveries_per_publish", out.max_deliveries_per_publish, 1,
+               std::int64_t{1} << 32);
+  read.integer("authorize_rate_per_ip", out.authorize_rate_per_ip, 0, 1000000);
+  read.integer("unauthorized_rate_per_ip", out.unauthorized_rate_per_ip, 0, 1000000);
   read.strings("api_key", out.api_keys);
   // `${HERALD_API_KEY:-}` left unset yields "": an empty key never opens the API.
   out.api_keys.erase(std::remove(out.api_keys.begin(), out.api_keys.end(), std::string()),
@@ -221,6 +243,18 @@ ServerConfig parse_server_config(const BroadcastConfig& config) {
   read.millis("request_timeout_ms", out.request_timeout, 3600 * 1000);
   read.millis("shutdown_timeout_ms", out.shutdown_timeout, 3600 * 1000);
   read.strings("cors_origins", out.cors_origins);
+  // An origin is "*" or scheme://host[:port]. `null` (sandboxed frames, file: pages, redirects)
+  // is shared by every such page, so allowing it would allow them all.
+  for (const auto& origin : out.cors_origins) {
+    const size_t host = origin.find("://") == std::string::npos ? 0 : origin.find("://") + 3;
+    const bool ok = origin == "*" ||
+                    ((origin.rfind("http://", 0) == 0 || origin.rfind("https://", 0) == 0) &&
+                     origin.size() > host && origin.find('/', host) == std::string::npos);
+    if (!ok)
+      read.fail(*table->get("cors_origins"), "`server.cors_origins`: `" + printable(origin) +
+                            "` is not \"*\" or an origin such as https://app.example" +
+                            (origin == "null" ? " (the `null` origin is never allowed)" : ""));
+  }
   read.boolean("access_log", out.access_log);
   if (const toml::node* f = read.get("log_format", toml::node_type::string, "a string")) {
     const std::string& v = f->as_string()->get();
@@ -230,6 +264,25 @@ ServerConfig parse_server_config(const BroadcastConfig& config) {
       out.log_format = LogFormat::json;
     else
       read.fail(*f, "`server.log_format` must be \"text\" or \"json\"");
+  }
+  // TLS: both paths or neither (one alone would silently serve plain HTTP).
+  const toml::node* cert = read.get("tls_cert", toml::node_type::string, "a string (a PEM file)");
+  const toml::node* key = read.get("tls_key", toml::node_type::string, "a string (a PEM file)");
+  auto path = [&](const toml::node& value, std::string_view name) {
+    const std::string& text = value.as_string()->get();
+    if (text.empty()) read.fail(value, "`server." + std::string(name) + "` is empty");
+    const std::filesystem::path p(text);
+    return (p.is_absolute() ? p : config.base_dir() / p).lexically_normal().string();
+  };
+  if ((cert == nullptr) != (key == nullptr))
+    read.fail(cert != nullptr ? *cert : *key,
+              cert != nullptr ? "`server.tls_cert` is set without `server.tls_key`: set both "
+                                "(HTTPS) or neither (plain HTTP)"
+                              : "`server.tls_key` is set without `server.tls_cert`: set both "
+                                "(HTTPS) or neither (plain HTTP)");
+  if (cert != nullptr) {
+    out.tls_cert = path(*cert, "tls_cert");
+    out.tls_key = path(*key, "tls_key");
   }
   return out;
 }

@@ -27,7 +27,22 @@ enum class LogFormat { text, json };
 struct ServerConfig {
   ListenAddress listen;
   unsigned io_threads = 0;      // 0 = one per core
-  unsigned worker_threads = 4;  // run publish/authorize/health off the I/O threads; 0 = inline
+  // Bounded worker lanes, so one kind of request can never starve another: publish runs on
+  // `worker_threads`, the authorize path on `authorize_threads`, /metrics on one thread of its
+  // own. 0 worker_threads = every handler inline on the I/O threads (log/null only).
+  unsigned worker_threads = 4;
+  unsigned authorize_threads = 2;
+  std::size_t queue_limit = 256;                     // per lane; a full lane answers 503
+  std::chrono::milliseconds queue_timeout{5000};     // longer in a queue: 503, never run
+  std::chrono::milliseconds health_refresh{1000};    // /healthz is a cache refreshed this often
+  std::size_t max_connections = 4096;                // 0 = no limit
+  std::size_t max_connections_per_ip = 512;          // 0 = no limit
+  std::size_t max_requests_per_connection = 1000;    // then Connection: close; 0 = no limit
+  std::chrono::milliseconds max_connection_age{600000};  // then Connection: close; 0 = none
+  std::size_t max_deliveries_per_publish = 10000;    // topics x messages of one publish (413)
+  // Per client address, token buckets (a second's worth of burst); beyond them 429. 0 = off.
+  unsigned authorize_rate_per_ip = 100;    // authorize requests a second
+  unsigned unauthorized_rate_per_ip = 10;  // 401 answers a second; then every request is 429
   std::vector<std::string> api_keys;  // any of them opens the publish API
   bool insecure_no_api_key = false;   // no key configured and this false: the API is refused
   std::size_t body_limit = 1024 * 1024;     // bytes; larger bodies get 413
@@ -37,6 +52,10 @@ struct ServerConfig {
   std::vector<std::string> cors_origins;  // for the authorize path; "*" = any origin
   bool access_log = true;                 // one info line per request
   LogFormat log_format = LogFormat::text;
+  // HTTPS only when both are set (absolute, resolved against the config file's directory):
+  // PEM certificate chain and unencrypted PEM private key. Re-read on SIGHUP.
+  std::string tls_cert, tls_key;
+  bool tls() const noexcept { return !tls_cert.empty(); }
 };
 
 // Reads `[server]` (every key optional). Throws ConfigException "file:line:col: ..." for a
