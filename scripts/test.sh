@@ -84,6 +84,12 @@ begin
 run_tests build 120
 end "tests"
 
+# Every libFuzzer target briefly from its seed corpus (clang + ASan + UBSan, host library only);
+# scripts/fuzz.sh --runs 1000000 is the long run. Bounded: the build plus 9 x 6 s.
+begin
+scripts/fuzz.sh --seconds 6
+end "fuzz (build + 9 targets x 6 s)"
+
 if [ "$quick" -eq 0 ]; then
   # Debug with line tables only (-g1): sanitizer reports keep file:line, the build skips the
   # full debug info (about 20% of the compile time of the Boost-heavy units).
