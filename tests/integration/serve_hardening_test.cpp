@@ -355,9 +355,20 @@ TEST_F(ServeHardening, MaxConnectionsPerIpAndGlobal) {
     HeraldServer server(dir, Config(key + " = 2\nrequest_timeout_ms = 60000\n"));
     asio::io_context io;
     std::vector<std::unique_ptr<asio::ip::tcp::socket>> held;
-    for (int i = 0; i < 2; ++i) {
-      held.push_back(std::make_unique<asio::ip::tcp::socket>(io));
-      held.back()->connect({asio::ip::address_v4::loopback(), server.port()});
+    // Two connections the server has admitted, each proved by an answered keep-alive request:
+    // one may be refused while the start-up probe's connection is still counted.
+    while (held.size() < 2) {
+      auto socket = std::make_unique<asio::ip::tcp::socket>(io);
+      socket->connect({asio::ip::address_v4::loopback(), server.port()});
+      boost::beast::http::request<boost::beast::http::empty_body> req(
+          boost::beast::http::verb::get, "/healthz", 11);
+      req.set(boost::beast::http::field::host, "x");
+      boost::system::error_code ec;
+      boost::beast::http::write(*socket, req, ec);
+      boost::beast::flat_buffer buffer;
+      boost::beast::http::response<boost::beast::http::string_body> res;
+      if (!ec) boost::beast::http::read(*socket, buffer, res, ec);
+      if (!ec && res.result_int() == 200) held.push_back(std::move(socket));
     }
     // Both are admitted once the server has accepted them: a third is then refused.
     ASSERT_TRUE(PollUntil([&] {
