@@ -19,7 +19,10 @@ void ChannelRegistry::set_count(NodeState& node, const std::string& channel, std
     node.subscriptions.emplace(channel, count);
   else
     it->second = count;
-  if (&node == &nodes_.at(self_)) changed_counts_[channel] = count;
+  if (&node == &nodes_.at(self_)) {
+    changed_counts_[channel] = count;
+    if (before == 0 || count == 0) occupancy_changed_ = true;
+  }
 
   ClusterChannel& c = cluster_[channel];
   const bool was_occupied = c.subscriptions > 0;
@@ -223,6 +226,7 @@ std::vector<std::pair<std::string, std::size_t>> ChannelRegistry::take_changed_c
   std::vector<std::pair<std::string, std::size_t>> out(changed_counts_.begin(),
                                                        changed_counts_.end());
   changed_counts_.clear();
+  occupancy_changed_ = false;
   return out;
 }
 

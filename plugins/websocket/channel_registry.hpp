@@ -78,6 +78,10 @@ class ChannelRegistry {
   std::string snapshot_json() const;
   // Local channels whose subscription count changed since the last call, with the count now.
   std::vector<std::pair<std::string, std::size_t>> take_changed_counts();
+  // True when, since the last take_changed_counts, a local channel went from no subscriptions to
+  // some or back: the others need those counts at once, or the leader could see the channel
+  // vacated and occupied again while one node's socket leaves as another's joins.
+  bool occupancy_changed() const noexcept { return occupancy_changed_; }
 
   // ---- cluster-wide answers ----
 
@@ -128,6 +132,7 @@ class ChannelRegistry {
   std::unordered_map<NodeId, NodeState> nodes_;
   std::unordered_map<std::string, ClusterChannel> cluster_;
   std::unordered_map<std::string, std::size_t> changed_counts_;  // local, since take_changed_counts
+  bool occupancy_changed_ = false;                                // ditto
 };
 
 }  // namespace herald::websocket

@@ -356,6 +356,9 @@ struct Server::Impl {
   // channel: the other nodes learn it.
   void tell_member(const std::string& channel, const std::string& user_id, const json::value& info,
                    bool present);
+  // This node's subscription counts that changed go to the others: every 100 ms, and at once
+  // (`urgent`) when a channel gained its first or lost its last local socket.
+  void tell_counts(bool urgent);
   void start_bus();
   void on_bus_message(std::string_view message);
   void send_state();
@@ -1158,6 +1161,7 @@ struct Session : std::enable_shared_from_this<Session> {
     }
     server.on_changes(changes, seq);
     if (new_local_member) server.tell_member(channel, user_id, user_info, true);
+    server.tell_counts(true);
     server.counters.subscriptions.fetch_add(1, std::memory_order_relaxed);
     LocalChannel& local = loop.channels[channel];
     subs.push_back({channel, &local, local.subscribers.size(), user_id});
@@ -1223,6 +1227,7 @@ struct Session : std::enable_shared_from_this<Session> {
     }
     server.on_changes(changes, seq);
     if (last_local_socket) server.tell_member(sub.channel, sub.user_id, nullptr, false);
+    server.tell_counts(true);
   }
 
   void leave_all() {
@@ -1792,6 +1797,20 @@ void Server::Impl::tell_member(const std::string& channel, const std::string& us
   bus->publish(message, true);
 }
 
+void Server::Impl::tell_counts(bool urgent) {
+  if (!bus) return;
+  std::vector<std::pair<std::string, std::size_t>> counts;
+  {
+    std::lock_guard lock(registry_mutex);
+    if (urgent && !registry.occupancy_changed()) return;
+    counts = registry.take_changed_counts();
+  }
+  if (counts.empty()) return;
+  json::object o;
+  for (auto& [channel, n] : counts) o[channel] = n;
+  bus->publish("C\n" + std::to_string(node) + "\n" + json::serialize(o), true);
+}
+
 void Server::Impl::send_state() {
   std::string message = "S\n" + std::to_string(node) + "\n";
   {
@@ -1894,17 +1913,7 @@ void Server::Impl::start_bus() {
     }
     on_changes(changes, 0);
   });
-  bus->every(std::chrono::milliseconds(100), [this, me] {
-    std::vector<std::pair<std::string, std::size_t>> counts;
-    {
-      std::lock_guard lock(registry_mutex);
-      counts = registry.take_changed_counts();
-    }
-    if (counts.empty()) return;
-    json::object o;
-    for (auto& [channel, n] : counts) o[channel] = n;
-    bus->publish("C\n" + me + "\n" + json::serialize(o), true);
-  });
+  bus->every(std::chrono::milliseconds(100), [this] { tell_counts(false); });
   bus->start();
 }
 

@@ -147,6 +147,26 @@ TEST(ChannelRegistry, ChangedCountsAreReportedOnceWithTheirLatestValue) {
   EXPECT_TRUE(a.channels("").size() == 1 && a.channels("")[0].name == "x");
 }
 
+TEST(ChannelRegistry, OnlyAChannelGainingItsFirstOrLosingItsLastLocalSocketIsUrgent) {
+  ChannelRegistry a(kA);
+  ChannelRegistry b(kB);
+  Changes c;
+  EXPECT_FALSE(a.occupancy_changed());
+  a.join("x", "", nullptr, 100, c);
+  EXPECT_TRUE(a.occupancy_changed()) << "x became occupied here";
+  a.take_changed_counts();
+  a.join("x", "", nullptr, 100, c);
+  EXPECT_FALSE(a.occupancy_changed()) << "2 sockets instead of 1 can wait for the next round";
+  a.leave("x", "", c);
+  EXPECT_FALSE(a.occupancy_changed());
+  a.leave("x", "", c);
+  EXPECT_TRUE(a.occupancy_changed()) << "x is no longer occupied here";
+  a.take_changed_counts();
+  EXPECT_FALSE(a.occupancy_changed());
+  b.apply_count(kA, "x", 1, c);
+  EXPECT_FALSE(b.occupancy_changed()) << "another node's count is not ours to send";
+}
+
 TEST(ChannelRegistry, MessagesAboutItselfAreIgnored) {
   ChannelRegistry a(kA);
   Changes c;
