@@ -16,6 +16,15 @@
  *   a one-line, human-readable reason into the caller-owned `herald_error` buffer with
  *   `herald_error_set` (it truncates, and does nothing when `err` is NULL). Every `err` the
  *   host passes is non-NULL with a capacity of at least 256 bytes (1024 today); never keep it.
+ *   The host reads the text up to the first NUL within `capacity` (an unterminated buffer is
+ *   safe), shows CR/LF as spaces, and says "no reason given by the driver" when it is empty.
+ *   The other way round (`authorize_topic*`), the driver owns the buffer and may pass NULL.
+ *
+ * What the host checks when it loads a plugin (each failure is one line naming the file):
+ *   both exports present; the probe's major equals the host's and its minor is <= the host's;
+ *   herald_driver_get_descriptor() non-NULL; descriptor struct_size >= HERALD_DESCRIPTOR_MIN_SIZE;
+ *   `name` 1 to 64 characters of [a-z0-9_-]; `version` non-empty; `create`, `destroy`,
+ *   `publish` non-NULL. Everything else in the descriptor is optional (NULL = absent).
  *
  * Threading (decided for ABI 1): `publish` and `authorize` may be called CONCURRENTLY from
  * several host threads on the same instance; a driver must make them thread-safe. `create`
@@ -98,7 +107,9 @@ extern "C" {
 #define HERALD_EXPORT __attribute__((visibility("default")))
 #endif
 
-/* True when `field` of `*ptr` lies inside the struct_size the allocator declared. */
+/* True when `field` of `*ptr` lies inside the struct_size the allocator declared. A driver
+ * checks it before reading a host_api field added after ABI 1.0 (`role`, `authorize_topic_claims`):
+ * an older host's struct ends before them. (The host reads a plugin's descriptor the same way.) */
 #define HERALD_HAS_FIELD(ptr, type, field) \
   ((ptr)->struct_size >= offsetof(type, field) + sizeof(((type*)0)->field))
 
@@ -112,9 +123,9 @@ typedef enum herald_status {
   HERALD_E_INVALID_ARGUMENT = -2, /* the call's input is unusable (bad topic, bad message) */
   HERALD_E_CONFIG = -3,           /* the connection's configuration is invalid            */
   HERALD_E_EXCEPTION = -4,        /* an unexpected C++ exception was caught at the boundary */
-  /* From an optional entry point the driver declares but cannot serve for this instance (e.g.
-   * `metrics` or `health` of a connection that has none): the host treats the entry point as
-   * absent (no metrics, healthy) and logs nothing. Elsewhere it is a failure like the others. */
+  /* From `health` or `metrics`, declared by the driver but not served by this instance (a
+   * connection that has none): the host treats the entry point as absent (healthy, no metrics)
+   * and logs nothing. From any other entry point it is a failure like the others. */
   HERALD_E_UNSUPPORTED = -5
 } herald_status;
 
@@ -133,8 +144,9 @@ typedef struct herald_str {
   size_t size;
 } herald_str;
 
-/* Error out-parameter. Owned by the CALLER (the host): the callee writes at most
- * `capacity - 1` bytes of message plus a NUL into `message` and never keeps the pointer. */
+/* Error out-parameter. Owned by the CALLER: the host for every driver entry point, the driver
+ * for the host's `authorize_topic*`. The callee writes at most `capacity - 1` bytes of message
+ * plus a NUL into `message` (herald_error_set does exactly that) and never keeps the pointer. */
 typedef struct herald_error {
   uint32_t struct_size;
   char* message;
@@ -156,8 +168,8 @@ typedef struct herald_config {
   herald_str json;                    /* the whole table as a JSON object               */
   const herald_config_entry* entries; /* the same table, one entry per top-level key   */
   size_t entry_count;
-  herald_str source;                  /* "file:line" where the connection is defined   */
-  herald_str base_dir;                /* resolve relative paths (files, sockets) here   */
+  herald_str source;   /* "file:line" where the connection is defined   */
+  herald_str base_dir; /* resolve relative paths (files, sockets) here   */
 } herald_config;
 
 /* An HTTP header; names keep the case the client sent. Frozen. */
@@ -169,12 +181,12 @@ typedef struct herald_header {
 /* An incoming HTTP request (authorization endpoint), borrowed for the call. */
 typedef struct herald_request {
   uint32_t struct_size;
-  herald_str method;       /* "GET", "POST", ...                            */
-  herald_str path;         /* the path as received (not percent-decoded), without the query */
-  herald_str query;        /* raw query string without '?', may be empty   */
+  herald_str method; /* "GET", "POST", ...                            */
+  herald_str path;   /* the path as received (not percent-decoded), without the query */
+  herald_str query;  /* raw query string without '?', may be empty   */
   const herald_header* headers;
   size_t header_count;
-  herald_str body;         /* raw body bytes                                */
+  herald_str body;           /* raw body bytes                                */
   herald_str remote_address; /* "ip:port" of the peer                       */
 } herald_request;
 
@@ -274,10 +286,11 @@ typedef struct herald_driver_descriptor {
 
   /* Required. Creates an instance for one connection. `host` and the strings in `config`
    * are owned by the host; `host` stays valid until destroy(*out_instance) returns, `config`
-   * only during this call. On success stores a non-NULL instance in *out_instance (NULL is
-   * taken as a failure) and returns HERALD_OK. On failure returns a negative status (
-   * HERALD_E_CONFIG for a bad setting: `herald check` and start-up exit 2), fills `err`, and
-   * owns nothing. */
+   * only during this call (copy any string the instance keeps). On success stores a non-NULL
+   * instance in *out_instance (NULL is taken as a failure) and returns HERALD_OK. On failure
+   * returns a negative status, fills `err`, and owns nothing: HERALD_E_CONFIG (or
+   * HERALD_E_INVALID_ARGUMENT) for a bad setting, which makes start-up and `herald publish` exit
+   * 2; any other status is a run-time failure (exit 1: "cannot start: <err>"). */
   int (*create)(const herald_host_api* host, const herald_config* config, void** out_instance,
                 herald_error* err);
 
@@ -288,15 +301,17 @@ typedef struct herald_driver_descriptor {
   /* Required. Publishes every message to every topic (Spiral: BroadcastInterface::publish).
    * Arrays and strings are borrowed for the call. n_topics >= 1 and n_messages >= 0 (zero
    * messages publish nothing and succeed). Returns HERALD_OK, or a negative status with `err`
-   * filled: the host then reports the publish as failed. May be called concurrently. */
+   * filled: the host then reports "publish failed: <err>" (HTTP 502 from the API, exit 1 from
+   * `herald publish`). May be called concurrently. */
   int (*publish)(void* instance, const herald_str* topics, size_t n_topics,
                  const herald_str* messages, size_t n_messages, herald_error* err);
 
   /* Optional: NULL means the driver is not a guard (Spiral: GuardInterface), and the host's
    * authorize endpoint answers 200. Decides an authorization request by calling the setters
-   * of `result` (owned by the host). Returns HERALD_OK when `result` holds the decision, a
-   * negative status with `err` filled otherwise (the host answers 403). May be called
-   * concurrently. */
+   * of `result` (owned by the host; its setters are valid only until this call returns).
+   * Returns HERALD_OK when `result` holds the decision; a negative status (HERALD_E_UNSUPPORTED
+   * included) with `err` filled otherwise: the host answers 403 and writes `err` to its own
+   * log only, never to the client. May be called concurrently. */
   int (*authorize)(void* instance, const herald_request* request, herald_auth_result* result,
                    herald_error* err);
 
@@ -330,8 +345,10 @@ typedef struct herald_driver_descriptor {
 } herald_driver_descriptor;
 
 /* The two symbols every plugin exports, both required. Define them with HERALD_DEFINE_DRIVER
- * (C) or HERALD_DRIVER (driver.hpp, C++); the prototypes below make a misspelt or mistyped
- * export a compile error instead of a load-time one.
+ * (C) or HERALD_DRIVER (driver.hpp, C++), which cannot get them wrong. Written by hand, the
+ * prototypes below make a mistyped export (wrong return or parameter types) a compile error
+ * instead of a load-time one; a misspelt name is a different function, which C compilers report
+ * with -Wmissing-prototypes (gcc, clang), and the host only when it loads the plugin.
  *
  * herald_driver_abi_version: FROZEN signature for every ABI major, runs no other code.
  *   Returns HERALD_ABI_VERSION as the plugin was compiled.
@@ -341,18 +358,19 @@ typedef const herald_driver_descriptor* (*herald_descriptor_fn)(void);
 HERALD_EXPORT uint32_t herald_driver_abi_version(void);
 HERALD_EXPORT const herald_driver_descriptor* herald_driver_get_descriptor(void);
 
-/* Defines both exports from a static `herald_driver_descriptor` variable. Use once per plugin,
- * at file scope: `HERALD_DEFINE_DRIVER(kMyDescriptor)`. */
-#define HERALD_DEFINE_DRIVER(descriptor)                                                    \
-  HERALD_EXPORT uint32_t herald_driver_abi_version(void) { return HERALD_ABI_VERSION; }     \
-  HERALD_EXPORT const herald_driver_descriptor* herald_driver_get_descriptor(void) {        \
-    return &(descriptor);                                                                   \
+/* Defines both exports from a `herald_driver_descriptor` variable of static storage duration
+ * (a file-scope `static const` one). Use once per plugin, at file scope, with no `;` after it
+ * (ISO C forbids an empty declaration there; -Wpedantic warns):
+ *   HERALD_DEFINE_DRIVER(kMyDescriptor) */
+#define HERALD_DEFINE_DRIVER(descriptor)                                                \
+  HERALD_EXPORT uint32_t herald_driver_abi_version(void) { return HERALD_ABI_VERSION; } \
+  HERALD_EXPORT const herald_driver_descriptor* herald_driver_get_descriptor(void) {    \
+    return &(descriptor);                                                               \
   }
 
 /* Minimum descriptor size the host accepts: the ABI 1.0 layout, up to and including
  * `validate`. Fields after it (1.1+) are read only when the plugin's struct_size covers them. */
-#define HERALD_DESCRIPTOR_MIN_SIZE \
-  (offsetof(herald_driver_descriptor, validate) + sizeof(void*))
+#define HERALD_DESCRIPTOR_MIN_SIZE (offsetof(herald_driver_descriptor, validate) + sizeof(void*))
 
 /* Copies a NUL-terminated message into a host-owned error (truncating). Safe with err NULL. */
 static inline void herald_error_set(herald_error* err, const char* message) {
