@@ -16,7 +16,7 @@ class PusherDriver final : public herald::sdk::Broadcast,
                            public herald::sdk::HealthCheck {
  public:
   PusherDriver(const Host& host, const Config& config)
-      : rest_(host, config), guard_(host, config) {}
+      : rest_(config), guard_(host, config) {}
 
   // `herald check`: both halves read the same connection table.
   static void validate(const Config& config) {

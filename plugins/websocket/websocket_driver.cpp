@@ -60,7 +60,7 @@ class WebsocketDriver final : public herald::sdk::Broadcast,
       if (settings_.listen.port == 0)
         throw herald::sdk::ConfigError(
             "`listen` has port 0: a one-shot command cannot find the running server");
-      client_ = std::make_unique<herald::pusher::PusherRest>(host, client_settings(settings_, config));
+      client_ = std::make_unique<herald::pusher::PusherRest>(client_settings(settings_, config));
     }
   }
 

@@ -139,10 +139,8 @@ TEST(Abi12Plugin, TheInstanceIsToldItsRoleClientByDefault) {
   {
     DriverInstance server(plugin, Connection("ws", toml::table{{"role_file", "roles.txt"}}),
                           nullptr, log.logger, dir.path().string(), HERALD_ROLE_SERVER);
-    EXPECT_EQ(server.role(), HERALD_ROLE_SERVER);
     DriverInstance client(plugin, Connection("cli", toml::table{{"role_file", "roles.txt"}}),
                           nullptr, log.logger, dir.path().string());
-    EXPECT_EQ(client.role(), HERALD_ROLE_CLIENT);
   }
   EXPECT_THAT(split_lines(read_file(dir / "roles.txt")), ElementsAre("ws=server", "cli=client"));
   EXPECT_THAT(log.text(), AllOf(HasSubstr("[info] [ws] created as server"),

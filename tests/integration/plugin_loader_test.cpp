@@ -236,7 +236,6 @@ TEST(DriverInstance, AGuardIsItsOwnGuard) {
   DriverInstance instance(plugin, connection("g", "fixture-guard"), nullptr, quiet_logger(),
                           dir.path().string());
   EXPECT_EQ(instance.guard(), static_cast<Guard*>(&instance));
-  EXPECT_EQ(instance.connection_name(), "g");
   EXPECT_EQ(&instance.plugin(), plugin.get());
 }
 

@@ -149,7 +149,7 @@ TEST_F(BroadcastConfigTest, GetsTopics) {
 TEST_F(BroadcastConfigTest, GetsAliasesAndDriverAliases) {
   EXPECT_EQ(config_.aliases(),
             (BroadcastConfig::NameMap{{"users-data", "firebase"}, {"foo-data", "foo"}}));
-  EXPECT_EQ(config_.driver_aliases(), (BroadcastConfig::NameMap{{"log", "log-driver"}}));
+  EXPECT_EQ(config_.connection_config("firebase").driver, "log-driver");  // through driverAliases
   EXPECT_EQ(config_.resolve_alias("users-data"), "firebase");
   EXPECT_EQ(config_.resolve_alias("firebase"), "firebase");
 }
@@ -191,7 +191,6 @@ TEST(BroadcastingBootloaderTest, DefaultsOfAnEmptyFile) {
   EXPECT_EQ(config.authorization_path(), std::nullopt);
   EXPECT_THAT(config.topics(), IsEmpty());
   EXPECT_THAT(config.aliases(), IsEmpty());
-  EXPECT_THAT(config.driver_aliases(), IsEmpty());
   EXPECT_THAT(config.plugin_dirs(), IsEmpty());
   EXPECT_THAT(config.connection_names(), ElementsAre("null"));
   const ConnectionConfig conn = config.connection_config("null");
@@ -594,7 +593,6 @@ TEST(ShippedConfigTest, LoadsAndDescribesTheDefaults) {
   EXPECT_NO_THROW(register_topic_rules(registry, config.topics()));
   EXPECT_NO_THROW(parse_server_config(config));
   EXPECT_EQ(config.resolve_alias("events"), "websocket");
-  EXPECT_THAT(config.driver_aliases(), IsEmpty());
   EXPECT_THAT(config.connection_names(), ElementsAre("log", "null", "websocket"));
 
   const ConnectionConfig ws = config.connection_config(config.default_connection());

@@ -34,28 +34,6 @@ class AuthorizationStatus {
   const std::optional<AuthResponse>& response() const noexcept { return response_; }
   bool has_response() const noexcept { return response_.has_value(); }
 
-  // Spiral's with(...): immutable copies with one field changed.
-  AuthorizationStatus with_success(bool success) const {
-    AuthorizationStatus s = *this;
-    s.success_ = success;
-    return s;
-  }
-  AuthorizationStatus with_topics(Topics topics) const {
-    AuthorizationStatus s = *this;
-    s.topics_ = std::move(topics);
-    return s;
-  }
-  AuthorizationStatus with_attributes(std::string attributes_json) const {
-    AuthorizationStatus s = *this;
-    s.attributes_ = std::move(attributes_json);
-    return s;
-  }
-  AuthorizationStatus with_response(std::optional<AuthResponse> response) const {
-    AuthorizationStatus s = *this;
-    s.response_ = std::move(response);
-    return s;
-  }
-
  private:
   bool success_;
   Topics topics_;

@@ -7,7 +7,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "auth/topic_rules.hpp"
+#include "core/constant_time.hpp"
 
 namespace herald {
 namespace {

@@ -398,22 +398,12 @@ void TopicRegistry::register_topic(std::string_view pattern, TopicCallback callb
   entries_.push_back(std::make_unique<Entry>(Entry{std::move(compiled), std::move(shared)}));
 }
 
-const TopicCallback* TopicRegistry::find_callback(std::string_view topic, TopicMatch& match) const {
-  match = TopicMatch{};
-  // Spiral's /u flag: preg_match fails on malformed UTF-8, so such a topic matches nothing.
-  if (!valid_utf8(topic)) return nullptr;
-  std::shared_lock lock(mutex_);
-  for (const auto& entry : entries_) {
-    if (entry->compiled.match(topic, match)) return entry->callback.get();
-  }
-  return nullptr;
-}
-
 TopicDecision TopicRegistry::authorize(const AuthRequest& request, std::string_view topic,
                                        TopicMatch* match_out) const {
   TopicMatch local;
   TopicMatch& match = match_out != nullptr ? *match_out : local;
   match = TopicMatch{};
+  // Spiral's /u flag: preg_match fails on malformed UTF-8, so such a topic matches nothing.
   if (!valid_utf8(topic)) return TopicDecision::no_match;
   std::shared_ptr<const TopicCallback> callback;
   {

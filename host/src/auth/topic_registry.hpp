@@ -47,12 +47,9 @@ class TopicRegistry {
   // InvalidArgumentException for a pattern that cannot compile (e.g. unbalanced `[`).
   void register_topic(std::string_view pattern, TopicCallback callback);
 
-  // The callback of the first pattern matching `topic`, filling `match`; nullptr and an empty
-  // `match` when none does. The pointer stays valid until the next register_topic.
-  const TopicCallback* find_callback(std::string_view topic, TopicMatch& match) const;
-
-  // find_callback, then the callback: no_match when nothing matched. A callback that throws
-  // counts as deny. `match_out` (optional) receives the parameters.
+  // Finds the first pattern matching `topic` (Spiral's findCallback), then runs its callback:
+  // no_match when nothing matched. A callback that throws counts as deny. `match_out`
+  // (optional) receives the parameters, empty when nothing matched.
   TopicDecision authorize(const AuthRequest& request, std::string_view topic,
                           TopicMatch* match_out = nullptr) const;
 

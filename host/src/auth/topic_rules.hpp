@@ -7,6 +7,7 @@
 #include <toml++/toml.h>
 
 #include "auth/topic_registry.hpp"
+#include "core/constant_time.hpp"  // rule users compare secrets with constant_time_equals too
 #include "core/source_position.hpp"
 
 namespace herald {
@@ -34,8 +35,5 @@ void register_topic_rules(TopicRegistry& registry, const std::vector<TopicRuleCo
 
 // Replaces each `{name}` in `text` with the matched parameter (unknown names stay as written).
 std::string substitute_params(std::string_view text, const TopicMatch& match);
-
-// Equality that takes the same time for every input of a given length pair.
-bool constant_time_equals(std::string_view a, std::string_view b) noexcept;
 
 }  // namespace herald

@@ -109,6 +109,119 @@ std::optional<std::string> non_empty_env(const EnvLookup& env, std::string_view 
   return value;
 }
 
+// `base_dir` made absolute (the working directory when empty), as written when that fails.
+fs::path absolute_base_dir(const fs::path& base_dir) {
+  std::error_code ec;
+  fs::path base = base_dir.empty() ? fs::current_path(ec) : fs::absolute(base_dir, ec);
+  if (ec) base = base_dir;
+  return normalize(base);
+}
+
+std::shared_ptr<toml::table> parse_document(std::string_view toml_text, const std::string& f) {
+  auto parsed = std::make_shared<toml::table>();
+  try {
+    *parsed = toml::parse(toml_text, std::string(f));
+  } catch (const toml::parse_error& err) {
+    fail(position(f, err.source()), "TOML syntax error: " + one_line(err.description()));
+  }
+  return parsed;
+}
+
+// `env` with the config's `env_file` (taken literally) supplying the ${VAR}s it lacks.
+EnvLookup with_env_file(const std::string& f, const toml::table& doc, const fs::path& base_dir,
+                        const EnvLookup& env) {
+  const toml::node* node = doc.get("env_file");
+  if (node == nullptr) return env;
+  const auto* text = node->as_string();
+  if (text == nullptr) fail(position(f, node->source()), "`env_file` must be a string");
+  if (text->get().empty()) return env;
+  try {
+    return with_fallback(env, read_env_file(normalize(base_dir / fs::path(text->get()))));
+  } catch (const ConfigException& e) {
+    fail(position(f, node->source()), e.what());
+  }
+}
+
+std::vector<fs::path> read_plugin_dirs(const std::string& f, const toml::table& doc,
+                                       const fs::path& base_dir) {
+  std::vector<fs::path> out;
+  const toml::node* node = doc.get("plugin_dirs");
+  if (node == nullptr) return out;
+  const std::string message = "`plugin_dirs` must be an array of strings";
+  const toml::array* dirs = node->as_array();
+  if (dirs == nullptr) fail(position(f, node->source()), message);
+  for (const toml::node& entry : *dirs) {
+    const auto* dir = entry.as_string();
+    if (dir == nullptr) fail(position(f, entry.source()), message);
+    // Skipped so `"${EXTRA_PLUGINS:-}"` can name an optional directory.
+    if (dir->get().empty()) continue;
+    out.push_back(normalize(base_dir / fs::path(dir->get())));
+  }
+  return out;
+}
+
+// One `[[authorize.topics]]` block; `index` is 1-based, as a user counts the blocks.
+TopicRuleConfig read_topic_rule(const std::string& f, const toml::node& entry, std::size_t index,
+                                const std::string& message) {
+  const toml::table* table = entry.as_table();
+  if (table == nullptr) fail(position(f, entry.source()), message);
+  const std::string label = "authorize.topics[" + std::to_string(index) + "]";
+  check_keys(f, *table, {"pattern", "rule"}, label + ".");
+  const toml::node* pattern = table->get("pattern");
+  if (pattern == nullptr || !pattern->is_string()) {
+    fail(position(f, (pattern ? *pattern : entry).source()),
+         "`" + label + "` needs a string `pattern`");
+  }
+  const toml::node* rule = table->get("rule");
+  if (rule == nullptr || !rule->is_table()) {
+    fail(position(f, (rule ? *rule : entry).source()), "`" + label + "` needs a table `rule`");
+  }
+  return TopicRuleConfig{pattern->as_string()->get(), *rule->as_table(),
+                         position(f, entry.source())};
+}
+
+// The [authorize] table: `path` (when non-empty) and the `topics` rules, in order.
+void read_authorize(const std::string& f, const toml::table& doc,
+                    std::optional<std::string>& auth_path, std::vector<TopicRuleConfig>& topics) {
+  const toml::node* node = doc.get("authorize");
+  if (node == nullptr) return;
+  const toml::table* authorize = node->as_table();
+  if (authorize == nullptr) fail(position(f, node->source()), "`authorize` must be a table");
+  check_keys(f, *authorize, {"path", "topics"}, "authorize.");
+  if (const toml::node* path = authorize->get("path")) {
+    const auto* text = path->as_string();
+    if (text == nullptr) fail(position(f, path->source()), "`authorize.path` must be a string");
+    if (!text->get().empty()) auth_path = text->get();
+  }
+  const toml::node* entries_node = authorize->get("topics");
+  if (entries_node == nullptr) return;
+  const std::string message = "`authorize.topics` must be an array of tables";
+  const toml::array* entries = entries_node->as_array();
+  if (entries == nullptr) fail(position(f, entries_node->source()), message);
+  std::size_t index = 0;
+  for (const toml::node& entry : *entries)
+    topics.push_back(read_topic_rule(f, entry, ++index, message));
+}
+
+// [connections] must hold tables; without it, Spiral's setDefaults adds a `null` connection.
+void check_connections(const std::string& f, toml::table& doc) {
+  const toml::node* node = doc.get("connections");
+  if (node == nullptr) {
+    doc.insert("connections", toml::table{{"null", toml::table{{"driver", "null"}}}});
+    return;
+  }
+  const toml::table* connections = node->as_table();
+  if (connections == nullptr) {
+    fail(position(f, node->source()), "`connections` must be a table");
+  }
+  for (auto&& [key, value] : *connections) {
+    if (!value.is_table()) {
+      fail(position(f, value.source()),
+           "`connections." + std::string(key.str()) + "` must be a table");
+    }
+  }
+}
+
 }  // namespace
 
 BroadcastConfig BroadcastConfig::parse(std::string_view toml_text, std::string file,
@@ -116,114 +229,27 @@ BroadcastConfig BroadcastConfig::parse(std::string_view toml_text, std::string f
   BroadcastConfig cfg;
   cfg.file_ = std::move(file);
   const std::string& f = cfg.file_;
+  cfg.base_dir_ = absolute_base_dir(base_dir);
 
-  std::error_code ec;
-  fs::path base = base_dir.empty() ? fs::current_path(ec) : fs::absolute(base_dir, ec);
-  if (ec) base = base_dir;
-  cfg.base_dir_ = normalize(base);
-
-  auto parsed = std::make_shared<toml::table>();
-  try {
-    *parsed = toml::parse(toml_text, std::string(f));
-  } catch (const toml::parse_error& err) {
-    fail(position(f, err.source()), "TOML syntax error: " + one_line(err.description()));
-  }
+  std::shared_ptr<toml::table> parsed = parse_document(toml_text, f);
   toml::table& doc = *parsed;
   cfg.doc_ = parsed;  // written only here, before anyone can see it
-  // `env_file` (taken literally) supplies ${VAR}s the environment lacks.
-  EnvLookup lookup = env;
-  if (const toml::node* node = doc.get("env_file")) {
-    const auto* text = node->as_string();
-    if (text == nullptr) fail(position(f, node->source()), "`env_file` must be a string");
-    if (!text->get().empty()) {
-      try {
-        lookup = with_fallback(env, read_env_file(normalize(cfg.base_dir_ / fs::path(text->get()))));
-      } catch (const ConfigException& e) {
-        fail(position(f, node->source()), e.what());
-      }
-    }
-  }
-  expand_strings(f, doc, lookup);
+  expand_strings(f, doc, with_env_file(f, doc, cfg.base_dir_, env));
 
   check_keys(f, doc,
              {"default", "env_file", "plugin_dirs", "authorize", "aliases", "connections",
               "driverAliases", "server"},
              "");
-
   // `default` is checked lazily in default_connection(), as Spiral does.
-
-  if (const toml::node* node = doc.get("plugin_dirs")) {
-    const std::string message = "`plugin_dirs` must be an array of strings";
-    const toml::array* dirs = node->as_array();
-    if (dirs == nullptr) fail(position(f, node->source()), message);
-    for (const toml::node& entry : *dirs) {
-      const auto* dir = entry.as_string();
-      if (dir == nullptr) fail(position(f, entry.source()), message);
-      // Skipped so `"${EXTRA_PLUGINS:-}"` can name an optional directory.
-      if (dir->get().empty()) continue;
-      cfg.plugin_dirs_.push_back(normalize(cfg.base_dir_ / fs::path(dir->get())));
-    }
-  }
-
-  if (const toml::node* node = doc.get("authorize")) {
-    const toml::table* authorize = node->as_table();
-    if (authorize == nullptr) fail(position(f, node->source()), "`authorize` must be a table");
-    check_keys(f, *authorize, {"path", "topics"}, "authorize.");
-    if (const toml::node* path = authorize->get("path")) {
-      const auto* text = path->as_string();
-      if (text == nullptr) fail(position(f, path->source()), "`authorize.path` must be a string");
-      if (!text->get().empty()) cfg.auth_path_ = text->get();
-    }
-    if (const toml::node* topics = authorize->get("topics")) {
-      const std::string message = "`authorize.topics` must be an array of tables";
-      const toml::array* entries = topics->as_array();
-      if (entries == nullptr) fail(position(f, topics->source()), message);
-      std::size_t index = 0;
-      for (const toml::node& entry : *entries) {
-        ++index;  // 1-based in messages, as a user counts the [[authorize.topics]] blocks
-        const toml::table* table = entry.as_table();
-        if (table == nullptr) fail(position(f, entry.source()), message);
-        const std::string label = "authorize.topics[" + std::to_string(index) + "]";
-        check_keys(f, *table, {"pattern", "rule"}, label + ".");
-        const toml::node* pattern = table->get("pattern");
-        if (pattern == nullptr || !pattern->is_string()) {
-          fail(position(f, (pattern ? *pattern : entry).source()),
-               "`" + label + "` needs a string `pattern`");
-        }
-        const toml::node* rule = table->get("rule");
-        if (rule == nullptr || !rule->is_table()) {
-          fail(position(f, (rule ? *rule : entry).source()),
-               "`" + label + "` needs a table `rule`");
-        }
-        cfg.topics_.push_back(TopicRuleConfig{pattern->as_string()->get(), *rule->as_table(),
-                                              position(f, entry.source())});
-      }
-    }
-  }
-
+  cfg.plugin_dirs_ = read_plugin_dirs(f, doc, cfg.base_dir_);
+  read_authorize(f, doc, cfg.auth_path_, cfg.topics_);
   cfg.aliases_ = read_string_map(f, doc, "aliases", [](const std::string& key) {
     return "alias `" + key + "` must be a string";
   });
   cfg.driver_aliases_ = read_string_map(f, doc, "driverAliases", [](const std::string& key) {
     return "`driverAliases." + key + "` must be a string";
   });
-
-  if (const toml::node* node = doc.get("connections")) {
-    const toml::table* connections = node->as_table();
-    if (connections == nullptr) {
-      fail(position(f, node->source()), "`connections` must be a table");
-    }
-    for (auto&& [key, value] : *connections) {
-      if (!value.is_table()) {
-        fail(position(f, value.source()),
-             "`connections." + std::string(key.str()) + "` must be a table");
-      }
-    }
-  } else {
-    // Spiral's setDefaults: a `null` connection always exists when none are configured.
-    doc.insert("connections", toml::table{{"null", toml::table{{"driver", "null"}}}});
-  }
-
+  check_connections(f, doc);
   if (const toml::node* node = doc.get("server"); node != nullptr && !node->is_table()) {
     fail(position(f, node->source()), "`server` must be a table");
   }

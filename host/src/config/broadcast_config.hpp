@@ -59,7 +59,6 @@ class BroadcastConfig {
 
   const NameMap& aliases() const noexcept { return aliases_; }
   bool is_alias(std::string_view name) const { return aliases_.find(name) != aliases_.end(); }
-  const NameMap& driver_aliases() const noexcept { return driver_aliases_; }
   // plugin_dirs, made absolute against the config file's directory, in order.
   const std::vector<std::filesystem::path>& plugin_dirs() const noexcept { return plugin_dirs_; }
   // The whole document after expansion (other sections, e.g. [server], read from here).

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "core/errors.hpp"
-#include "plugin/plugin_catalog.hpp"
+#include "core/executable_path.hpp"
 
 namespace herald {
 

@@ -40,10 +40,7 @@ class DriverInstance final : public Broadcast, public Guard {
   std::string metrics_text() override;
   static constexpr std::size_t kMetricsLimit = 1024 * 1024;
 
-  herald_role role() const noexcept { return static_cast<herald_role>(api_.role); }
-
   const Plugin& plugin() const noexcept { return *plugin_; }
-  const std::string& connection_name() const noexcept { return context_.connection; }
 
   // What the host API's functions receive as `ctx`.
   struct Context {

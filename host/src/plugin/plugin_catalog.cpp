@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/errors.hpp"
+#include "core/executable_path.hpp"
 
 namespace herald {
 
@@ -89,13 +90,6 @@ std::string PluginCatalog::dirs_string() const {
   std::string s = "[";
   for (size_t i = 0; i < dirs_.size(); ++i) s += (i ? ", " : "") + dirs_[i].string();
   return s + "]";
-}
-
-std::filesystem::path path_next_to_executable(const std::filesystem::path& relative) {
-  std::error_code ec;
-  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return {};
-  return (exe.parent_path().parent_path() / relative).lexically_normal();
 }
 
 std::vector<std::filesystem::path> plugin_search_path(

@@ -56,7 +56,4 @@ std::vector<std::filesystem::path> plugin_search_path(
     const std::vector<std::filesystem::path>& cli_dirs, const std::string& env_path,
     const std::vector<std::filesystem::path>& config_dirs);
 
-// <dir of the running executable>/../<relative>, or empty when unknown.
-std::filesystem::path path_next_to_executable(const std::filesystem::path& relative);
-
 }  // namespace herald

@@ -34,6 +34,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -392,6 +393,31 @@ inline std::string id_text(const boost::json::value& id) {
   return boost::json::serialize(id);
 }
 
+// "application/json; charset=utf-8", in any case: the body is JSON, else a form.
+inline bool is_json_content_type(std::optional<std::string_view> type) noexcept {
+  bool json = false;
+  for (size_t i = 0; type && !json && i + 4 <= type->size(); ++i)
+    json = (((*type)[i] | 0x20) == 'j') && (((*type)[i + 1] | 0x20) == 's') &&
+           (((*type)[i + 2] | 0x20) == 'o') && (((*type)[i + 3] | 0x20) == 'n');
+  return json;
+}
+
+enum class ChannelKind { public_channel, private_channel, encrypted, presence };
+
+// The channel's kind from its prefix, which is removed from `topic` (the host's topic rules see
+// the name without it).
+inline ChannelKind strip_channel_prefix(std::string_view& topic) noexcept {
+  for (auto [prefix, kind] : {std::pair{kEncryptedPrefix, ChannelKind::encrypted},
+                              std::pair{kPrivatePrefix, ChannelKind::private_channel},
+                              std::pair{kPresencePrefix, ChannelKind::presence}}) {
+    if (topic.starts_with(prefix)) {
+      topic.remove_prefix(prefix.size());
+      return kind;
+    }
+  }
+  return ChannelKind::public_channel;
+}
+
 }  // namespace guard_detail
 
 class PusherGuard {
@@ -412,17 +438,7 @@ class PusherGuard {
     using namespace guard_detail;
     std::string error;
     Fields body_fields, query_fields;
-    if (!request.body().empty()) {
-      auto type = request.header("Content-Type");
-      bool json = false;  // "application/json; charset=utf-8", any case
-      for (size_t i = 0; type && !json && i + 4 <= type->size(); ++i)
-        json = (((*type)[i] | 0x20) == 'j') && (((*type)[i + 1] | 0x20) == 's') &&
-               (((*type)[i + 2] | 0x20) == 'o') && (((*type)[i + 3] | 0x20) == 'n');
-      if (!(json ? parse_json_body(request.body(), body_fields, error)
-                 : parse_form(request.body(), body_fields, error)))
-        return bad_request(result, error);
-    }
-    if (!parse_form(request.query(), query_fields, error)) return bad_request(result, error);
+    if (!read_fields(request, body_fields, query_fields, error)) return bad_request(result, error);
     // The body decides; the query string only fills in what the body lacks (GET requests).
     auto get = [&](std::string_view name) -> std::optional<std::string> {
       auto v = field(body_fields, name, error);
@@ -437,59 +453,78 @@ class PusherGuard {
 
     if (!channel) return sign_in(request, *socket_id, result, get);
     if (!valid_channel_name(*channel)) return bad_request(result, "`channel_name` is invalid");
+    authorize_channel(request, *socket_id, *channel, result, get);
+  }
 
-    std::string_view topic = *channel;
-    enum class Kind { public_channel, private_channel, encrypted, presence } kind;
-    if (topic.starts_with(kEncryptedPrefix)) {
-      kind = Kind::encrypted;
-      topic.remove_prefix(kEncryptedPrefix.size());
-    } else if (topic.starts_with(kPrivatePrefix)) {
-      kind = Kind::private_channel;
-      topic.remove_prefix(kPrivatePrefix.size());
-    } else if (topic.starts_with(kPresencePrefix)) {
-      kind = Kind::presence;
-      topic.remove_prefix(kPresencePrefix.size());
-    } else {
-      kind = Kind::public_channel;
+ private:
+  // The request's form or JSON body (by Content-Type) and its query string, as fields; false
+  // with `error` set when either is malformed.
+  static bool read_fields(const herald::sdk::Request& request, guard_detail::Fields& body_fields,
+                          guard_detail::Fields& query_fields, std::string& error) {
+    if (!request.body().empty()) {
+      const bool json = guard_detail::is_json_content_type(request.header("Content-Type"));
+      if (!(json ? guard_detail::parse_json_body(request.body(), body_fields, error)
+                 : guard_detail::parse_form(request.body(), body_fields, error)))
+        return false;
     }
-    if (kind == Kind::encrypted && !settings_.master_key)
+    return guard_detail::parse_form(request.query(), query_fields, error);
+  }
+
+  // One channel (name already checked): the host's topic rule for it decides, a presence
+  // channel also needs the user's identity; the reply is signed per the channel's kind.
+  template <class Get>
+  void authorize_channel(const herald::sdk::Request& request, const std::string& socket_id,
+                         const std::string& channel, const herald::sdk::AuthResult& result,
+                         Get& get) const {
+    using guard_detail::ChannelKind;
+    std::string_view topic = channel;
+    const ChannelKind kind = guard_detail::strip_channel_prefix(topic);
+    if (kind == ChannelKind::encrypted && !settings_.master_key)
       throw herald::sdk::ConfigError(
           "cannot authorize private-encrypted- channels: `encryption_master_key_base64` is not "
           "set");
 
-    herald::sdk::Host::VerifiedTopicDecision decision = host_.authorize_topic_claims(request, topic);
+    herald::sdk::Host::VerifiedTopicDecision decision =
+        host_.authorize_topic_claims(request, topic);
     if (!decision.matched)
-      return deny(result, *channel, "no topic rule matches", herald::sdk::LogLevel::debug);
+      return deny(result, channel, "no topic rule matches", herald::sdk::LogLevel::debug);
     if (!decision.allowed)
-      return deny(result, *channel, "the topic rule denied it", herald::sdk::LogLevel::debug);
+      return deny(result, channel, "the topic rule denied it", herald::sdk::LogLevel::debug);
 
-    std::optional<Identity> identity;
-    if (kind == Kind::presence) {
+    std::optional<guard_detail::Identity> identity;
+    if (kind == ChannelKind::presence) {
       std::string why;
       identity = find_identity(request, get, decision.claims, why);
-      if (!identity) return deny(result, *channel, why);
+      if (!identity) return deny(result, channel, why);
     }
-
-    boost::json::object reply;
-    if (kind != Kind::public_channel) {
-      std::string channel_data;
-      if (kind == Kind::presence) {
-        boost::json::object data;
-        data["user_id"] = identity->id;
-        if (identity->info) data["user_info"] = *identity->info;
-        channel_data = boost::json::serialize(data);
-      }
-      reply["auth"] = channel_auth(settings_.credentials, *socket_id, *channel, channel_data);
-      if (!channel_data.empty()) reply["channel_data"] = channel_data;
-      if (kind == Kind::encrypted)
-        reply["shared_secret"] = encrypted_shared_secret(*channel, *settings_.master_key);
-    }
+    const boost::json::object reply = channel_reply(kind, socket_id, channel, identity);
     result.success(true);
-    result.add_topic(*channel);
+    result.add_topic(channel);
     respond(result, 200, boost::json::serialize(reply));
   }
 
- private:
+  // {"auth": ..} for a private channel, plus "channel_data" (presence) or "shared_secret"
+  // (encrypted); {} for a public one.
+  boost::json::object channel_reply(guard_detail::ChannelKind kind, const std::string& socket_id,
+                                    const std::string& channel,
+                                    const std::optional<guard_detail::Identity>& identity) const {
+    using guard_detail::ChannelKind;
+    boost::json::object reply;
+    if (kind == ChannelKind::public_channel) return reply;
+    std::string channel_data;
+    if (kind == ChannelKind::presence) {
+      boost::json::object data;
+      data["user_id"] = identity->id;
+      if (identity->info) data["user_info"] = *identity->info;
+      channel_data = boost::json::serialize(data);
+    }
+    reply["auth"] = channel_auth(settings_.credentials, socket_id, channel, channel_data);
+    if (!channel_data.empty()) reply["channel_data"] = channel_data;
+    if (kind == ChannelKind::encrypted)
+      reply["shared_secret"] = encrypted_shared_secret(channel, *settings_.master_key);
+    return reply;
+  }
+
   bool from_trusted_proxy(const herald::sdk::Request& request) const {
     if (settings_.trusted_proxies.empty()) return false;
     const auto ip = guard_detail::remote_ip(request.remote_address());

@@ -10,12 +10,11 @@ namespace herald::pusher {
 
 namespace http = herald::plugins::http;
 
-PusherRest::PusherRest(const herald::sdk::Host& host, const herald::sdk::Config& config)
-    : PusherRest(host, read_rest_settings(config)) {}
+PusherRest::PusherRest(const herald::sdk::Config& config)
+    : PusherRest(read_rest_settings(config)) {}
 
-PusherRest::PusherRest(const herald::sdk::Host& host, RestSettings settings)
-    : host_(host),
-      settings_(std::move(settings)),
+PusherRest::PusherRest(RestSettings settings)
+    : settings_(std::move(settings)),
       client_(std::make_unique<http::HttpClient>(settings_.client)) {}
 
 PusherRest::~PusherRest() = default;

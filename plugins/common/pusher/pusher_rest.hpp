@@ -155,80 +155,83 @@ inline Plan plan(std::size_t n_topics, std::size_t n_messages) {
   return {true, batched};
 }
 
-// The requests that publish every message to every topic, in order. Throws InvalidArgument
-// (before anything is sent) for a topic that is not a valid channel name, an event name or data
-// that Pusher would refuse, or text that is not UTF-8.
-inline std::vector<RestRequest> build_requests(herald::sdk::Texts topics,
-                                               herald::sdk::Texts messages, const RestSettings& s) {
-  using herald::sdk::InvalidArgument;
-  std::vector<RestRequest> out;
-  if (messages.empty()) return out;
+namespace rest_detail {
+
+// One message's event name and data as JSON members, checked before anything is sent.
+struct EncodedEvent {
+  std::string name_json, data_json;
+  std::string socket_member;  // ,"socket_id":"1.2" or empty
+};
+
+inline void check_channels(herald::sdk::Texts topics) {
   for (std::size_t i = 0; i < topics.size(); ++i)
     if (!valid_channel(topics[i]))
-      throw InvalidArgument("topic " + std::to_string(i + 1) + " `" +
-                            plugins::http::one_line(topics[i], 80) +
-                            "` is not a Pusher channel name (1..200 of A-Z a-z 0-9 _ - = @ , . ;)");
+      throw herald::sdk::InvalidArgument(
+          "topic " + std::to_string(i + 1) + " `" + plugins::http::one_line(topics[i], 80) +
+          "` is not a Pusher channel name (1..200 of A-Z a-z 0-9 _ - = @ , . ;)");
+}
 
-  // The events' name and data as JSON members, checked before anything is sent.
-  struct Event {
-    std::string name_json, data_json;
-    std::string socket_member;  // ,"socket_id":"1.2" or empty
-  };
-  std::vector<Event> events;
-  events.reserve(messages.size());
-  for (std::size_t i = 0; i < messages.size(); ++i) {
-    plugins::EventEnvelope e = plugins::to_event(messages[i], s.event);
-    const std::string which = "message " + std::to_string(i + 1);
-    if (e.data_text.size() > s.max_data_bytes)
-      throw InvalidArgument(which + ": event data is " + std::to_string(e.data_text.size()) +
-                            " bytes, over the " + std::to_string(s.max_data_bytes) +
-                            "-byte limit (`max_data_bytes`)");
-    if (e.event.empty() || e.event.size() > kMaxEventName)
-      throw InvalidArgument(which + ": the event name must be 1.." + std::to_string(kMaxEventName) +
-                            " characters");
-    Event ev;
-    if (!e.socket.empty()) {
-      if (!plugins::is_socket_id(e.socket))
-        throw InvalidArgument(which + ": `socket` must be a socket id such as \"123.456\"");
-      ev.socket_member = ",\"socket_id\":\"" + e.socket + "\"";
-    }
-    if (!plugins::http::append_json_string(ev.name_json, e.event) ||
-        !plugins::http::append_json_string(ev.data_json, e.data_text))
-      throw InvalidArgument(which + " is not valid UTF-8 text");
-    events.push_back(std::move(ev));
+// Message `index` (0-based) as an event; throws InvalidArgument naming it when Pusher would
+// refuse it or it is not UTF-8.
+inline EncodedEvent encode_event(std::string_view message, std::size_t index,
+                                 const RestSettings& s) {
+  using herald::sdk::InvalidArgument;
+  plugins::EventEnvelope e = plugins::to_event(message, s.event);
+  const std::string which = "message " + std::to_string(index + 1);
+  if (e.data_text.size() > s.max_data_bytes)
+    throw InvalidArgument(which + ": event data is " + std::to_string(e.data_text.size()) +
+                          " bytes, over the " + std::to_string(s.max_data_bytes) +
+                          "-byte limit (`max_data_bytes`)");
+  if (e.event.empty() || e.event.size() > kMaxEventName)
+    throw InvalidArgument(which + ": the event name must be 1.." + std::to_string(kMaxEventName) +
+                          " characters");
+  EncodedEvent ev;
+  if (!e.socket.empty()) {
+    if (!plugins::is_socket_id(e.socket))
+      throw InvalidArgument(which + ": `socket` must be a socket id such as \"123.456\"");
+    ev.socket_member = ",\"socket_id\":\"" + e.socket + "\"";
   }
+  if (!plugins::http::append_json_string(ev.name_json, e.event) ||
+      !plugins::http::append_json_string(ev.data_json, e.data_text))
+    throw InvalidArgument(which + " is not valid UTF-8 text");
+  return ev;
+}
 
-  const std::string apps = "/apps/" + s.credentials.app_id;
-  const Plan p = plan(topics.size(), messages.size());
-  out.reserve(p.requests);
-  if (!p.batch) {
-    for (const Event& ev : events) {
-      for (std::size_t from = 0; from < topics.size(); from += kMaxChannelsPerEvent) {
-        const std::size_t to = std::min(topics.size(), from + kMaxChannelsPerEvent);
-        RestRequest r;
-        r.path = apps + "/events";
-        r.events = 1;
-        r.channels = to - from;
-        r.body.reserve(40 + ev.name_json.size() + ev.data_json.size() + 24 * (to - from));
-        r.body += "{\"name\":";
-        r.body += ev.name_json;
-        r.body += ",\"data\":";
-        r.body += ev.data_json;
-        r.body += ev.socket_member;
-        r.body += ",\"channels\":[";
-        for (std::size_t t = from; t < to; ++t) {
-          if (t != from) r.body += ',';
-          plugins::http::append_json_string(r.body, topics[t]);  // valid: checked above
-        }
-        r.body += "]}";
-        out.push_back(std::move(r));
+// /events: each event to the topics, kMaxChannelsPerEvent channels per request.
+inline void append_event_requests(std::vector<RestRequest>& out, const std::string& apps,
+                                  const std::vector<EncodedEvent>& events,
+                                  herald::sdk::Texts topics) {
+  for (const EncodedEvent& ev : events) {
+    for (std::size_t from = 0; from < topics.size(); from += kMaxChannelsPerEvent) {
+      const std::size_t to = std::min(topics.size(), from + kMaxChannelsPerEvent);
+      RestRequest r;
+      r.path = apps + "/events";
+      r.events = 1;
+      r.channels = to - from;
+      r.body.reserve(40 + ev.name_json.size() + ev.data_json.size() + 24 * (to - from));
+      r.body += "{\"name\":";
+      r.body += ev.name_json;
+      r.body += ",\"data\":";
+      r.body += ev.data_json;
+      r.body += ev.socket_member;
+      r.body += ",\"channels\":[";
+      for (std::size_t t = from; t < to; ++t) {
+        if (t != from) r.body += ',';
+        plugins::http::append_json_string(r.body, topics[t]);  // valid: checked before
       }
+      r.body += "]}";
+      out.push_back(std::move(r));
     }
-    return out;
   }
-  // Batches: message-major, so each channel gets the messages in order.
+}
+
+// /batch_events: message-major, so each channel gets the messages in order; kMaxBatchEvents
+// events per request.
+inline void append_batch_requests(std::vector<RestRequest>& out, const std::string& apps,
+                                  const std::vector<EncodedEvent>& events,
+                                  herald::sdk::Texts topics) {
   RestRequest r;
-  for (const Event& ev : events) {
+  for (const EncodedEvent& ev : events) {
     for (std::string_view topic : topics) {
       if (r.events == 0) {
         r.path = apps + "/batch_events";
@@ -257,6 +260,30 @@ inline std::vector<RestRequest> build_requests(herald::sdk::Texts topics,
     r.body += "]}";
     out.push_back(std::move(r));
   }
+}
+
+}  // namespace rest_detail
+
+// The requests that publish every message to every topic, in order. Throws InvalidArgument
+// (before anything is sent) for a topic that is not a valid channel name, an event name or data
+// that Pusher would refuse, or text that is not UTF-8.
+inline std::vector<RestRequest> build_requests(herald::sdk::Texts topics,
+                                               herald::sdk::Texts messages, const RestSettings& s) {
+  std::vector<RestRequest> out;
+  if (messages.empty()) return out;
+  rest_detail::check_channels(topics);
+  std::vector<rest_detail::EncodedEvent> events;
+  events.reserve(messages.size());
+  for (std::size_t i = 0; i < messages.size(); ++i)
+    events.push_back(rest_detail::encode_event(messages[i], i, s));
+
+  const std::string apps = "/apps/" + s.credentials.app_id;
+  const Plan p = plan(topics.size(), messages.size());
+  out.reserve(p.requests);
+  if (p.batch)
+    rest_detail::append_batch_requests(out, apps, events, topics);
+  else
+    rest_detail::append_event_requests(out, apps, events, topics);
   return out;
 }
 
@@ -277,8 +304,8 @@ inline std::string reply_message(std::string_view body) {
 // The REST publisher behind the pusher driver (see pusher_driver.cpp). Thread-safe.
 class PusherRest {
  public:
-  PusherRest(const herald::sdk::Host& host, const herald::sdk::Config& config);
-  PusherRest(const herald::sdk::Host& host, RestSettings settings);
+  explicit PusherRest(const herald::sdk::Config& config);
+  explicit PusherRest(RestSettings settings);
   ~PusherRest();
   PusherRest(const PusherRest&) = delete;
   PusherRest& operator=(const PusherRest&) = delete;
@@ -293,12 +320,9 @@ class PusherRest {
   // or met a server error; cheap, never publishes.
   void health();
 
-  const RestSettings& settings() const noexcept { return settings_; }
-
  private:
   void set_problem(std::string problem);
 
-  herald::sdk::Host host_;
   RestSettings settings_;
   std::unique_ptr<plugins::http::HttpClient> client_;
   std::mutex mutex_;

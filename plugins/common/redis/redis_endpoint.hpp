@@ -110,59 +110,48 @@ inline void parse_userinfo(std::string_view info, Endpoint& out) {
     bad_url("has a bad %-escape in its user or password");
 }
 
-// Parses redis://[[user]:password@]host[:port][/db] and unix://[[user]:password@]/path[?db=N].
-// Throws ConfigError naming `url` (never quoting the password).
-inline Endpoint parse_url_of_key_url(std::string_view url) {
-  using detail::bad_url;
-  Endpoint out;
+// The scheme of `url` (redis or unix, recorded in out.unix_socket); returns what follows "://".
+inline std::string_view split_scheme(std::string_view url, Endpoint& out) {
   const size_t scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) bad_url("has no scheme");
   const std::string_view scheme = url.substr(0, scheme_end);
-  std::string_view rest = url.substr(scheme_end + 3);
   if (scheme == "rediss")
     throw ConfigError(
         "`url`: TLS (rediss://) is not supported by this driver; use redis:// (through a TLS "
         "tunnel such as stunnel if Redis is remote)");
   if (scheme != "redis" && scheme != "unix") {
     // Quoted only when it looks like a scheme: "user:pass@host://..." must not echo the pass.
-    const bool plain = scheme.size() <= 16 && scheme.find_first_not_of(
-                                                  "abcdefghijklmnopqrstuvwxyz0123456789+.-") ==
-                                                  std::string_view::npos;
+    const bool plain = scheme.size() <= 16 &&
+                       scheme.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789+.-") ==
+                           std::string_view::npos;
     bad_url(plain ? "has the scheme `" + std::string(scheme) + "`" : "has a bad scheme");
   }
   out.unix_socket = scheme == "unix";
+  return url.substr(scheme_end + 3);
+}
 
+// After unix://: [[user]:password@]/path[?db=N].
+inline void parse_unix_rest(std::string_view rest, Endpoint& out) {
   // Credentials end at the last '@' before the path: a raw '@' in a password still works.
-  if (out.unix_socket) {
-    const size_t slash = rest.find('/');
-    const size_t at = rest.substr(0, slash).rfind('@');
-    if (at != std::string_view::npos) {
-      detail::parse_userinfo(rest.substr(0, at), out);
-      rest = rest.substr(at + 1);
-    }
-    if (rest.empty() || rest[0] != '/') bad_url("needs an absolute socket path after unix://");
-    const size_t query = rest.find('?');
-    out.path = std::string(rest.substr(0, query));
-    if (out.path.size() < 2) bad_url("needs an absolute socket path after unix://");
-    if (query != std::string_view::npos) {
-      std::string_view q = rest.substr(query + 1);
-      if (q.substr(0, 3) != "db=") bad_url("accepts only `?db=N` after the socket path");
-      out.db = detail::parse_db(q.substr(3));
-    }
-    return out;
-  }
-
-  // The credentials end at the last '@' of the whole rest, not of the part before the first
-  // '/': no host, port or db contains an '@', while a raw password may hold '/', '?' or '#'
-  // (which would otherwise cut it and show its tail as the "port" or "database").
-  if (const size_t at = rest.rfind('@'); at != std::string_view::npos) {
-    detail::parse_userinfo(rest.substr(0, at), out);
+  const size_t slash = rest.find('/');
+  const size_t at = rest.substr(0, slash).rfind('@');
+  if (at != std::string_view::npos) {
+    parse_userinfo(rest.substr(0, at), out);
     rest = rest.substr(at + 1);
   }
-  const size_t path_start = rest.find_first_of("/?#");
-  std::string_view authority = rest.substr(0, path_start);
-  std::string_view path =
-      path_start == std::string_view::npos ? std::string_view{} : rest.substr(path_start);
+  if (rest.empty() || rest[0] != '/') bad_url("needs an absolute socket path after unix://");
+  const size_t query = rest.find('?');
+  out.path = std::string(rest.substr(0, query));
+  if (out.path.size() < 2) bad_url("needs an absolute socket path after unix://");
+  if (query != std::string_view::npos) {
+    std::string_view q = rest.substr(query + 1);
+    if (q.substr(0, 3) != "db=") bad_url("accepts only `?db=N` after the socket path");
+    out.db = parse_db(q.substr(3));
+  }
+}
+
+// host[:port] or [ipv6][:port] -> out.host, out.port.
+inline void parse_authority(std::string_view authority, Endpoint& out) {
   std::string_view host = authority, port;
   if (!authority.empty() && authority[0] == '[') {
     const size_t close = authority.find(']');
@@ -186,15 +175,39 @@ inline Endpoint parse_url_of_key_url(std::string_view url) {
   out.host = std::string(host);
   if (!port.empty()) {
     long long p = 0;
-    if (!detail::parse_int(port, 65535, p) || p == 0)
+    if (!parse_int(port, 65535, p) || p == 0)
       bad_url("has a bad port (a number 1-65535)");  // not quoted: it may be a misparsed password
     out.port = static_cast<int>(p);
   }
-  if (!path.empty()) {
-    if (path[0] != '/') bad_url("accepts no query or fragment");
-    path.remove_prefix(1);
-    if (!path.empty()) out.db = detail::parse_db(path);
+}
+
+// After redis://: [[user]:password@]host[:port][/db].
+inline void parse_tcp_rest(std::string_view rest, Endpoint& out) {
+  // The credentials end at the last '@' of the whole rest, not of the part before the first
+  // '/': no host, port or db contains an '@', while a raw password may hold '/', '?' or '#'
+  // (which would otherwise cut it and show its tail as the "port" or "database").
+  if (const size_t at = rest.rfind('@'); at != std::string_view::npos) {
+    parse_userinfo(rest.substr(0, at), out);
+    rest = rest.substr(at + 1);
   }
+  const size_t path_start = rest.find_first_of("/?#");
+  parse_authority(rest.substr(0, path_start), out);
+  if (path_start == std::string_view::npos) return;
+  std::string_view path = rest.substr(path_start);
+  if (path[0] != '/') bad_url("accepts no query or fragment");
+  path.remove_prefix(1);
+  if (!path.empty()) out.db = parse_db(path);
+}
+
+// Parses redis://[[user]:password@]host[:port][/db] and unix://[[user]:password@]/path[?db=N].
+// Throws ConfigError naming `url` (never quoting the password).
+inline Endpoint parse_url_of_key_url(std::string_view url) {
+  Endpoint out;
+  const std::string_view rest = split_scheme(url, out);
+  if (out.unix_socket)
+    parse_unix_rest(rest, out);
+  else
+    parse_tcp_rest(rest, out);
   return out;
 }
 

@@ -1,2 +1,0 @@
-// The publishing API is header-only; this unit anchors its vtables.
-#include "broadcast/broadcast.hpp"
