@@ -16,6 +16,9 @@ note=""
 if command -v ccache >/dev/null 2>&1 && [ "${HERALD_CCACHE:-1}" != 0 ]; then
   launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
   export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
+  # The test binaries use precompiled headers: ccache caches those files only with this
+  # sloppiness (no source here uses __DATE__ or __TIME__).
+  export CCACHE_SLOPPINESS=pch_defines,time_macros
   note=" with ccache"
 else
   # An earlier configure may have cached the launcher: clear it when ccache is gone.
