@@ -4,7 +4,7 @@
 #   scripts/install-deps.sh --test   that, plus the test, benchmark and packaging tools
 #                                    (scripts/test.sh): GoogleTest, Google Benchmark, redis-server,
 #                                    wrk, Node.js + the npm peers of the e2e tests, Chromium (the
-#                                    browser e2e tests), lintian, ccache, clang (fuzzing)
+#                                    browser e2e tests), lintian, ccache, clang (sanitizer builds, fuzzing)
 #   scripts/install-deps.sh --bench  that, plus the peers and tools of the fan-out benchmark
 #                                    (bench/run): nginx-light + libnginx-mod-nchan, linux-perf,
 #                                    librsvg2-bin (rsvg-convert, to look at the SVG curves)
@@ -34,7 +34,7 @@ if [ "$profile" = test ] || [ "$profile" = bench ]; then
     redis-server redis-tools wrk nodejs
     chromium  # headless, driven by playwright-core: tests/e2e/browser_echo_test.cpp
     dpkg-dev fakeroot file lintian
-    clang  # libFuzzer, ASan and UBSan for scripts/fuzz.sh (Debian's clang ships libFuzzer)
+    clang  # the sanitizer builds of scripts/test.sh, and libFuzzer for scripts/fuzz.sh
   )
 fi
 if [ "$profile" = bench ]; then

@@ -1080,7 +1080,7 @@ TEST_F(WebsocketAbuse, ASocketThatNeverReadsIsClosedWith4100AndOthersGetEverythi
   // allocator, not the server; the normal build asserts the bound.)
   const long rss_after = process_rss_kb(server_->process().pid());
   ASSERT_GT(rss_before, 0);
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(HERALD_ASAN)
   (void)rss_peak;
   (void)rss_after;
 #else
