@@ -28,6 +28,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using cli_test::ProcessResult;
+using cli_test::Describe;
 using cli_test::RunOptions;
 using cli_test::RunProcess;
 using testing_support::HeraldServer;
@@ -51,10 +52,6 @@ const fs::path kFixtures = HERALD_TEST_FIXTURE_DIR;
 const fs::path kMetricsRole = kFixtures / "herald_fixture_metrics_role.so";
 const std::string kKey = "abi12-key";
 
-std::string Describe(const ProcessResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\n--- stdout ---\n" + r.out +
-         "--- stderr ---\n" + r.err;
-}
 
 size_t Count(const std::string& text, const std::string& needle) {
   size_t n = 0;

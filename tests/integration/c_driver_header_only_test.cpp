@@ -28,11 +28,6 @@ const fs::path kHerald = HERALD_TEST_BINARY;
 const fs::path kFixture =
     fs::path(HERALD_TEST_FIXTURE_DIR) / "herald_fixture_c_from_header_only.so";
 
-std::string Describe(const ProcessResult& r) {
-  return "exit " + std::to_string(r.exit_code) + ", signal " + std::to_string(r.term_signal) +
-         (r.timed_out ? ", TIMED OUT" : "") + "\n--- stdout ---\n" + r.out + "--- stderr ---\n" +
-         r.err + "--------------";
-}
 
 class CDriverFromHeaderOnly : public ::testing::Test {
  protected:
@@ -56,20 +51,6 @@ class CDriverFromHeaderOnly : public ::testing::Test {
   fs::path plugin_;
 };
 
-// Words of a `herald drivers` row.
-std::vector<std::string> Columns(const std::string& row) {
-  std::vector<std::string> out;
-  std::string word;
-  for (char c : row + " ") {
-    if (c != ' ') {
-      word += c;
-    } else if (!word.empty()) {
-      out.push_back(word);
-      word.clear();
-    }
-  }
-  return out;
-}
 
 TEST_F(CDriverFromHeaderOnly, LoadsWithTheNameVersionAndAbiItDeclares) {
   const fs::path config = Config("file = \"out.txt\"\n");

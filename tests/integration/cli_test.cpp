@@ -50,12 +50,6 @@ std::string LogLine(const std::string& topics, const std::string& message) {
   return "Broadcasting on channels [" + topics + "] with payload: " + message;
 }
 
-// Everything about a run, for failure messages.
-std::string Describe(const ProcessResult& r) {
-  return "exit " + std::to_string(r.exit_code) + ", signal " + std::to_string(r.term_signal) +
-         (r.timed_out ? ", TIMED OUT" : "") + "\n--- stdout ---\n" + r.out + "--- stderr ---\n" +
-         r.err + "--------------";
-}
 
 // The process ended on its own, with `code`.
 void ExpectExit(const ProcessResult& r, int code) {
@@ -83,20 +77,6 @@ void ExpectErrorThat(const ProcessResult& r, int code, const Matcher& matcher) {
   EXPECT_THAT(r.err, Not(HasSubstr("terminate called")));
 }
 
-// A row of `herald drivers`, split on runs of spaces.
-std::vector<std::string> Columns(const std::string& row) {
-  std::vector<std::string> out;
-  std::string word;
-  for (char c : row + " ") {
-    if (c != ' ') {
-      word += c;
-    } else if (!word.empty()) {
-      out.push_back(std::move(word));
-      word.clear();
-    }
-  }
-  return out;
-}
 
 // A config whose `log` (default) and `null` connections use the built-in plugins.
 constexpr const char* kGoodConfig = R"(default = "log"

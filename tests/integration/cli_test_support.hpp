@@ -196,4 +196,26 @@ inline ProcessResult RunProcess(const std::filesystem::path& program,
   return result;
 }
 
+// Everything a run left behind, for the message of a failed assertion.
+inline std::string Describe(const ProcessResult& r) {
+  return "exit " + std::to_string(r.exit_code) + ", signal " + std::to_string(r.term_signal) +
+         (r.timed_out ? ", TIMED OUT" : "") + "\n--- stdout ---\n" + r.out + "--- stderr ---\n" +
+         r.err + "--------------";
+}
+
+// The words of one line, split on runs of spaces (a row of `herald drivers`).
+inline std::vector<std::string> Columns(const std::string& row) {
+  std::vector<std::string> out;
+  std::string word;
+  for (char c : row + " ") {
+    if (c != ' ') {
+      word += c;
+    } else if (!word.empty()) {
+      out.push_back(std::move(word));
+      word.clear();
+    }
+  }
+  return out;
+}
+
 }  // namespace herald::cli_test

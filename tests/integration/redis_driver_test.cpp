@@ -32,6 +32,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using cli_test::Describe;
 using cli_test::ProcessResult;
 using cli_test::RunOptions;
 using cli_test::RunProcess;
@@ -529,10 +530,6 @@ class RedisCliTest : public ::testing::Test {
     RunOptions options;
     options.cwd = dir_.path();
     return RunProcess(kHerald, args, options);
-  }
-  static std::string Describe(const ProcessResult& r) {
-    return "exit " + std::to_string(r.exit_code) + (r.timed_out ? " TIMED OUT" : "") +
-           "\n--- stdout ---\n" + r.out + "--- stderr ---\n" + r.err;
   }
   // Exit 1 and exactly one stderr line "herald: connection `redis` ...: publish failed: ...".
   static void ExpectPublishFailure(const ProcessResult& r, const std::string& reason_start) {

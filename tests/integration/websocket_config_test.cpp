@@ -24,6 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using herald::cli_test::ProcessResult;
+using herald::cli_test::Describe;
 using herald::cli_test::RunOptions;
 using herald::cli_test::RunProcess;
 using herald::testing_support::free_tcp_port;
@@ -44,11 +45,6 @@ using ::testing::StartsWith;
 const fs::path kHerald = HERALD_TEST_BINARY;
 const std::string kSecret = "S3cret-Value-9f8e7d";
 
-std::string Describe(const ProcessResult& r) {
-  return "exit " + std::to_string(r.exit_code) + ", signal " + std::to_string(r.term_signal) +
-         (r.timed_out ? ", TIMED OUT" : "") + "\n--- stdout ---\n" + r.out + "--- stderr ---\n" +
-         r.err + "--------------";
-}
 
 class WebsocketConfig : public ::testing::Test {
  protected:

@@ -32,6 +32,7 @@ namespace {
 namespace fs = std::filesystem;
 namespace tls = herald::testing_support::tls;
 using herald::cli_test::ProcessResult;
+using herald::cli_test::Describe;
 using herald::cli_test::RunOptions;
 using herald::cli_test::RunProcess;
 using herald::testing_support::free_tcp_port;
@@ -46,10 +47,6 @@ using Millis = std::chrono::milliseconds;
 const fs::path kHerald = HERALD_TEST_BINARY;
 const std::string kSecret = "Tls-Secret-4b3c2d1e";
 
-std::string Describe(const ProcessResult& r) {
-  return "exit " + std::to_string(r.exit_code) + (r.timed_out ? ", TIMED OUT" : "") +
-         "\n--- stdout ---\n" + r.out + "--- stderr ---\n" + r.err + "--------------";
-}
 
 // A raw TCP connection to 127.0.0.1:port (no TLS); -1 on failure.
 int RawConnect(std::uint16_t port) {
