@@ -53,26 +53,6 @@ ConnectionConfig recorder_connection(const std::string& path) {
   return c;
 }
 
-// A row of `herald drivers`, split on runs of spaces.
-std::vector<std::string> columns(const std::string& row) {
-  std::vector<std::string> out;
-  std::string word;
-  for (const char c : row + " ") {
-    if (c != ' ') {
-      word += c;
-    } else if (!word.empty()) {
-      out.push_back(std::move(word));
-      word.clear();
-    }
-  }
-  return out;
-}
-
-std::string run_description(const cli_test::ProcessResult& r) {
-  return "exit " + std::to_string(r.exit_code) + "\n--- stdout ---\n" + r.out + "--- stderr ---\n" +
-         r.err;
-}
-
 TEST(SdkCompat, APluginBuiltAgainstSdk10Loads) {
   auto plugin = Plugin::load(kAbi10);
   const PluginInfo& info = plugin->info();
@@ -140,19 +120,19 @@ path = "record.log"
 
   const auto drivers =
       cli_test::RunProcess(kHerald, {"--plugin-dir", plugins.string(), "drivers"}, options);
-  ASSERT_EQ(drivers.exit_code, 0) << run_description(drivers);
+  ASSERT_EQ(drivers.exit_code, 0) << cli_test::Describe(drivers);
   const auto rows = split_lines(drivers.out);
-  ASSERT_GE(rows.size(), 2u) << run_description(drivers);
+  ASSERT_GE(rows.size(), 2u) << cli_test::Describe(drivers);
   // NAME VERSION ABI CAPABILITIES PATH: --plugin-dir comes first; no `health` capability.
-  EXPECT_THAT(columns(rows[1]), ElementsAre("abi-1-0", "1.0.0", "1.0", "publish", copy.string()));
+  EXPECT_THAT(cli_test::Columns(rows[1]), ElementsAre("abi-1-0", "1.0.0", "1.0", "publish", copy.string()));
 
   const auto check = cli_test::RunProcess(kHerald, {"--config", config.string(), "check"}, options);
-  EXPECT_EQ(check.exit_code, 0) << run_description(check);
+  EXPECT_EQ(check.exit_code, 0) << cli_test::Describe(check);
   EXPECT_THAT(check.err, IsEmpty());
 
   const auto publish = cli_test::RunProcess(
       kHerald, {"--config", config.string(), "publish", "order.42", "-m", "purchased"}, options);
-  EXPECT_EQ(publish.exit_code, 0) << run_description(publish);
+  EXPECT_EQ(publish.exit_code, 0) << cli_test::Describe(publish);
   EXPECT_EQ(read_file(dir / "record.log"), "order.42|purchased\n");
 }
 
