@@ -1149,6 +1149,7 @@ struct Session : std::enable_shared_from_this<Session> {
     std::string succeeded = "{}";
     Changes changes;
     bool new_local_member = false;
+    bool occupancy_changed = false;
     {
       std::lock_guard lock(server.registry_mutex);
       new_local_member = presence && !server.registry.has_local_member(channel, user_id);
@@ -1157,11 +1158,12 @@ struct Session : std::enable_shared_from_this<Session> {
         return subscription_error(channel, "LimitReached",
                                   "The maximum members amount has been reached.", 4100);
       if (presence) succeeded = presence_data_locked(channel);
+      occupancy_changed = server.registry.occupancy_changed();
       server.webhooks_locked(changes);
     }
     server.on_changes(changes, seq);
     if (new_local_member) server.tell_member(channel, user_id, user_info, true);
-    server.tell_counts(true);
+    if (occupancy_changed) server.tell_counts(true);
     server.counters.subscriptions.fetch_add(1, std::memory_order_relaxed);
     LocalChannel& local = loop.channels[channel];
     subs.push_back({channel, &local, local.subscribers.size(), user_id});
@@ -1218,16 +1220,18 @@ struct Session : std::enable_shared_from_this<Session> {
     server.counters.subscriptions.fetch_sub(1, std::memory_order_relaxed);
     Changes changes;
     bool last_local_socket = false;
+    bool occupancy_changed = false;
     {
       std::lock_guard lock(server.registry_mutex);
       server.registry.leave(sub.channel, sub.user_id, changes);
       last_local_socket =
           !sub.user_id.empty() && !server.registry.has_local_member(sub.channel, sub.user_id);
+      occupancy_changed = server.registry.occupancy_changed();
       server.webhooks_locked(changes);
     }
     server.on_changes(changes, seq);
     if (last_local_socket) server.tell_member(sub.channel, sub.user_id, nullptr, false);
-    server.tell_counts(true);
+    if (occupancy_changed) server.tell_counts(true);
   }
 
   void leave_all() {
